@@ -1,0 +1,53 @@
+"""Every ``WMPlan/`` environment id: entry point (as a string), default kwargs and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment id."""
+
+    id: str
+    entry_point: str
+    max_episode_steps: int
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    reward_threshold: float | None = None
+    # Extra package the env needs (installed with ``pip install wmplan[envs]``); None when core.
+    requires: str | None = None
+    # Further kwargs sets the test sweep also checks (e.g. ``{"obs_type": "pixels"}``).
+    variants: tuple[dict[str, Any], ...] = ()
+
+
+ENVS: tuple[EnvEntry, ...] = (
+    EnvEntry(
+        id="WMPlan/LinearExpansive-v0",
+        entry_point="wmplan_envs.linear_expansive:LinearExpansiveEnv",
+        max_episode_steps=50,
+        kwargs={"dim": 4, "expansion": 1.15, "system_seed": 0},
+    ),
+    EnvEntry(
+        id="WMPlan/RuggedLandscape-v0",
+        entry_point="wmplan_envs.rugged_landscape:RuggedLandscapeEnv",
+        max_episode_steps=50,
+        kwargs={"amplitude": 0.5, "omega": 15.0},
+    ),
+)
+
+
+def register_envs() -> None:
+    """Register every id in :data:`ENVS` with Gymnasium (idempotent)."""
+    import gymnasium as gym
+
+    for entry in ENVS:
+        if entry.id in gym.registry:
+            continue
+        gym.register(
+            id=entry.id,
+            entry_point=entry.entry_point,
+            max_episode_steps=entry.max_episode_steps,
+            reward_threshold=entry.reward_threshold,
+            kwargs=dict(entry.kwargs),
+        )

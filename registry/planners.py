@@ -1,0 +1,29 @@
+"""Every planner name: the class that implements it (as a string) and the MPC preset it runs with.
+
+A preset is what ``MPCAgent(model, planner=NAME)`` uses when the caller gives nothing else: the
+planning horizon, how many actions are executed before replanning, and planner keyword arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PlannerEntry:
+    """One planner name."""
+
+    name: str
+    entry_point: str
+    horizon: int
+    replan_every: int
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+PLANNERS: dict[str, PlannerEntry] = {}
+
+
+def _add(entry: PlannerEntry) -> None:
+    PLANNERS[entry.name] = entry
