@@ -1,0 +1,175 @@
+"""The contracts between the parts: world models, planners, plan results.
+
+Everything else in ``wmplan_agents`` depends on this module, never on another part's internals.
+
+Action conventions (shared by every planner and the MPC agent):
+
+* A *model action* stands for ``action_repeat`` env actions (the papers' frameskip).
+* Box env action space of shape ``(d,)``: a model action is the ``action_repeat`` env actions
+  concatenated, a vector of ``A = action_repeat * d`` inside the tiled bounds.
+* Discrete env action space with ``n`` actions: a model action is a one-hot vector of ``n``
+  (relaxed, i.e. a probability vector, while a gradient planner optimises it), so
+  ``A = action_repeat * n``; plans returned to the caller are always hard one-hots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+CostFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``cost(z_traj [B, H, D], actions [B, H, A], z_goal [B, D]) -> [B]``, differentiable."""
+
+
+class PlanningError(RuntimeError):
+    """Planning could not produce a finite plan (e.g. the model returned NaN at some step)."""
+
+
+@runtime_checkable
+class WorldModel(Protocol):
+    """Anything with these members is a world model; no subclassing needed.
+
+    Optional members: ``rollout(z0 [B, D], actions [B, H, A]) -> [B, H, D]`` (see :func:`rollout`
+    for the default) and ``action_repeat: int`` (env actions per model action, default 1).
+    """
+
+    action_space: gym.spaces.Space
+
+    def encode(self, obs: Tensor) -> Tensor:
+        """``[B, *obs_shape] -> [B, D]``."""
+        ...
+
+    def step(self, z: Tensor, a: Tensor) -> Tensor:
+        """``[B, D], [B, A] -> [B, D]``, differentiable in both."""
+        ...
+
+
+@dataclass
+class PlanResult:
+    """What a planner returns.
+
+    ``actions``: ``[B, H, A]`` model actions inside the bounds (hard one-hots for discrete
+    spaces); ``cost``: ``[B]``, the objective of those actions under the model; ``info``:
+    per-iteration cost history (``"cost_history"``, ``[iterations, B]``), timings
+    (``"time_s"``), ``"iterations"`` used, and whatever else the planner documents.
+    """
+
+    actions: Tensor
+    cost: Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A planner: a small class whose constructor takes typed keyword arguments and a ``seed``."""
+
+    def plan(
+        self,
+        model: WorldModel,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` model actions for each of the ``B`` problems ``(z0[b], z_goal[b])``."""
+        ...
+
+
+# -- helpers every planner uses ----------------------------------------------------------------
+
+
+def action_repeat(model: Any) -> int:
+    """How many env actions one model action stands for (``model.action_repeat``, default 1)."""
+    k = int(getattr(model, "action_repeat", 1))
+    if k < 1:
+        raise ValueError(f"model.action_repeat must be a positive integer, got {k}")
+    return k
+
+
+def is_discrete(model: Any) -> bool:
+    """Whether the model's env action space is ``Discrete``."""
+    return isinstance(model.action_space, gym.spaces.Discrete)
+
+
+def action_dim(model: Any) -> int:
+    """``A``, the size of one model action (see the module docstring)."""
+    space = model.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return action_repeat(model) * int(space.n)
+    if isinstance(space, gym.spaces.Box):
+        return action_repeat(model) * int(np.prod(space.shape))
+    raise TypeError(f"unsupported action space {space}: expected Box or Discrete")
+
+
+def action_bounds(model: Any, device: Any = None, dtype: Any = None) -> tuple[Tensor, Tensor]:
+    """Lower and upper bounds ``[A]`` of a model action (``[0, 1]`` for relaxed one-hots)."""
+    space = model.action_space
+    dtype = dtype or torch.float32
+    if isinstance(space, gym.spaces.Discrete):
+        n = action_dim(model)
+        return torch.zeros(n, device=device, dtype=dtype), torch.ones(n, device=device, dtype=dtype)
+    low = np.tile(np.asarray(space.low, dtype=np.float64).ravel(), action_repeat(model))
+    high = np.tile(np.asarray(space.high, dtype=np.float64).ravel(), action_repeat(model))
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError(f"planners need a bounded action space, got {space}")
+    return (
+        torch.as_tensor(low, device=device, dtype=dtype),
+        torch.as_tensor(high, device=device, dtype=dtype),
+    )
+
+
+def rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+    """``[B, D], [B, H, A] -> [B, H, D]``: ``model.rollout`` if present, else loop ``step``."""
+    if hasattr(model, "rollout"):
+        return model.rollout(z0, actions)
+    z, out = z0, []
+    for t in range(actions.shape[1]):
+        z = model.step(z, actions[:, t])
+        out.append(z)
+    return torch.stack(out, dim=1)
+
+
+def goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
+    """The default objective: squared distance of the final predicted latent to the goal."""
+    return ((z_traj[:, -1] - z_goal) ** 2).sum(-1)
+
+
+def dense_goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
+    """The dense variant: squared distance to the goal summed over every predicted step."""
+    return ((z_traj - z_goal[:, None]) ** 2).sum(-1).sum(-1)
+
+
+def to_env_actions(model: Any, actions: Tensor) -> np.ndarray:
+    """Model actions ``[B, H, A]`` to env actions ``[B, H * action_repeat, ...]`` (NumPy).
+
+    Box: the concatenated env actions are split apart and reshaped to the space's shape.
+    Discrete: each one-hot (or relaxed) block becomes its arg-max index.
+    """
+    space = model.action_space
+    k = action_repeat(model)
+    b, h, _ = actions.shape
+    acts = actions.detach().cpu()
+    if isinstance(space, gym.spaces.Discrete):
+        idx = acts.reshape(b, h * k, int(space.n)).argmax(-1) + int(space.start)
+        return idx.numpy().astype(np.int64)
+    flat = acts.reshape(b, h * k, *space.shape).numpy().astype(space.dtype)
+    return np.clip(flat, space.low, space.high)
+
+
+def from_env_actions(model: Any, env_actions: np.ndarray | Tensor) -> Tensor:
+    """The inverse of :func:`to_env_actions`: ``[B, H * k, ...]`` env actions to ``[B, H, A]``."""
+    space = model.action_space
+    k = action_repeat(model)
+    acts = torch.as_tensor(np.asarray(env_actions))
+    b = acts.shape[0]
+    if isinstance(space, gym.spaces.Discrete):
+        one_hot = torch.nn.functional.one_hot(acts.long() - int(space.start), int(space.n))
+        return one_hot.reshape(b, -1, k * int(space.n)).float()
+    return acts.reshape(b, -1, action_dim(model)).float()
