@@ -27,3 +27,15 @@ PLANNERS: dict[str, PlannerEntry] = {}
 
 def _add(entry: PlannerEntry) -> None:
     PLANNERS[entry.name] = entry
+
+
+_add(
+    PlannerEntry(
+        name="cem",
+        entry_point="wmplan_agents.planners.cem:CEM",
+        horizon=15,
+        replan_every=5,
+        kwargs={"n_samples": 300, "n_elites": 30, "iterations": 30},
+        summary="cross-entropy method: Gaussian (or categorical) refit to the elites",
+    )
+)

@@ -1,0 +1,171 @@
+"""Planners on problems with a known optimum: linear-quadratic (closed form) and NaN models."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wmplan_agents.contracts import PlanningError, action_bounds
+from wmplan_agents.planners import make_planner
+
+PLANNER_NAMES = ["cem"]
+STOCHASTIC = ["cem"]
+# Small settings that keep the suite fast; each still reaches the stated factor of the optimum.
+FAST = {
+    "cem": {"n_samples": 200, "n_elites": 20, "iterations": 25},
+}
+LAM = 1.0  # action penalty of the LQ cost (large enough that the optimum cost is not tiny)
+FACTOR = 1.10  # every planner reaches cost <= FACTOR * optimum on the LQ problem
+
+
+class LinearModel(nn.Module):
+    """``z' = A z + B a``: a plain ``nn.Module`` world model, no subclassing of anything."""
+
+    def __init__(self, a_mat: torch.Tensor, b_mat: torch.Tensor, bound: float) -> None:
+        super().__init__()
+        self.register_buffer("a_mat", a_mat)
+        self.register_buffer("b_mat", b_mat)
+        d = b_mat.shape[1]
+        self.action_space = gym.spaces.Box(-bound, bound, (d,), dtype=np.float32)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return z @ self.a_mat.T + a @ self.b_mat.T
+
+
+def lq_cost(z_traj: torch.Tensor, actions: torch.Tensor, z_goal: torch.Tensor) -> torch.Tensor:
+    return ((z_traj[:, -1] - z_goal) ** 2).sum(-1) + LAM * (actions**2).sum((-1, -2))
+
+
+def lq_problem(b: int = 3, h: int = 5, bound: float = 3.0):
+    gen = torch.Generator().manual_seed(0)
+    theta = 0.3
+    rot = torch.tensor([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    a_mat = (1.05 * rot).double()
+    b_mat = torch.tensor([[1.0, 0.2], [0.0, 0.8]], dtype=torch.float64)
+    model = LinearModel(a_mat, b_mat, bound)
+    z0 = torch.randn(b, 2, generator=gen, dtype=torch.float64)
+    goal = 3.0 * torch.randn(b, 2, generator=gen, dtype=torch.float64)
+    return model, z0, goal, h
+
+
+def lq_optimum(model: LinearModel, z0: torch.Tensor, goal: torch.Tensor, h: int):
+    """Closed form: ``z_H = A^H z0 + M a``; minimise ``|M a + c - g|^2 + LAM |a|^2``."""
+    a_mat, b_mat = model.a_mat, model.b_mat
+    m = torch.cat([torch.linalg.matrix_power(a_mat, h - 1 - t) @ b_mat for t in range(h)], dim=1)
+    c = z0 @ torch.linalg.matrix_power(a_mat, h).T
+    lhs = m.T @ m + LAM * torch.eye(m.shape[1], dtype=m.dtype)
+    acts = torch.linalg.solve(lhs, ((goal - c) @ m).T).T.reshape(z0.shape[0], h, -1)
+    z_h = c + acts.reshape(z0.shape[0], -1) @ m.T
+    cost = ((z_h - goal) ** 2).sum(-1) + LAM * (acts**2).sum((-1, -2))
+    return acts, cost
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_lq_reaches_closed_form_optimum(name: str) -> None:
+    model, z0, goal, h = lq_problem()
+    opt_actions, opt_cost = lq_optimum(model, z0, goal, h)
+    assert float(opt_actions.abs().max()) < 3.0, "bounds must not bind for the closed form"
+    res = make_planner(name, seed=0, **FAST[name]).plan(model, z0, goal, horizon=h, cost=lq_cost)
+    assert res.actions.shape == opt_actions.shape
+    recomputed = lq_cost(torch.stack(_roll(model, z0, res.actions), 1), res.actions, goal)
+    torch.testing.assert_close(res.cost, recomputed)
+    assert bool((res.cost >= opt_cost - 1e-9).all()), "a plan cannot beat the closed form"
+    assert bool((res.cost <= FACTOR * opt_cost).all()), (res.cost, opt_cost)
+    hist = res.info["cost_history"]
+    assert hist.shape == (res.info["iterations"], 3)
+    assert bool((hist[1:] <= hist[:-1] + 1e-12).all()), "best cost never increases"
+    assert res.info["time_s"] > 0
+
+
+def _roll(model, z0, actions):
+    z, out = z0, []
+    for t in range(actions.shape[1]):
+        z = model.step(z, actions[:, t])
+        out.append(z)
+    return out
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_bounds_respected_when_they_bind(name: str) -> None:
+    model, z0, goal, h = lq_problem(bound=0.3)  # far goal: the optimum presses on the bounds
+    res = make_planner(name, seed=1, **FAST[name]).plan(model, z0, 10 * goal, horizon=h)
+    low, high = action_bounds(model, dtype=torch.float64)
+    assert bool(((res.actions >= low) & (res.actions <= high)).all())
+    assert bool((res.actions.abs() >= 0.3 - 1e-3).any()), "the bounds should bind here"
+    assert bool(torch.isfinite(res.cost).all())
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_seeded_and_batch_independent(name: str) -> None:
+    model, z0, goal, h = lq_problem(b=3)
+    kw = FAST[name]
+    res = make_planner(name, seed=5, **kw).plan(model, z0, goal, horizon=h, cost=lq_cost)
+    again = make_planner(name, seed=5, **kw).plan(model, z0, goal, horizon=h, cost=lq_cost)
+    torch.testing.assert_close(res.actions, again.actions, rtol=0, atol=0)
+    for b in range(3):
+        single = make_planner(name, seed=5, **kw).plan(
+            model, z0[b : b + 1], goal[b : b + 1], horizon=h, cost=lq_cost
+        )
+        torch.testing.assert_close(single.actions[0], res.actions[b], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(single.cost[0], res.cost[b], rtol=1e-9, atol=1e-9)
+    if name in STOCHASTIC:
+        other = make_planner(name, seed=6, **kw).plan(model, z0, goal, horizon=h, cost=lq_cost)
+        assert not torch.equal(other.actions, res.actions)
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_warm_start_from_optimum_is_kept(name: str) -> None:
+    model, z0, goal, h = lq_problem()
+    opt_actions, opt_cost = lq_optimum(model, z0, goal, h)
+    kw = {**FAST[name], "iterations": 2}
+    res = make_planner(name, seed=0, **kw).plan(
+        model, z0, goal, horizon=h, init_actions=opt_actions, cost=lq_cost
+    )
+    assert bool((res.cost <= opt_cost * 1.01 + 1e-9).all()), (res.cost, opt_cost)
+
+
+class NaNModel(LinearModel):
+    """Returns NaN whenever the first action coordinate exceeds ``threshold``."""
+
+    threshold = 0.0
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        out = super().step(z, a)
+        bad = a[:, :1] > self.threshold
+        return torch.where(bad, torch.full_like(out, float("nan")), out)
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_nan_outputs_never_become_actions(name: str) -> None:
+    base, z0, goal, h = lq_problem()
+    model = NaNModel(base.a_mat, base.b_mat, 3.0)
+    res = make_planner(name, seed=0, **FAST[name]).plan(model, z0, goal, horizon=h)
+    assert bool(torch.isfinite(res.actions).all()) and bool(torch.isfinite(res.cost).all())
+    assert bool((res.actions[..., 0] <= 0.0).all()), "a NaN-producing action was returned"
+    model.threshold = -10.0  # every action now gives NaN from step 0 on
+    with pytest.raises(PlanningError, match="time step 0"):
+        make_planner(name, seed=0, **FAST[name]).plan(model, z0, goal, horizon=h)
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_bad_input_is_a_clear_value_error(name: str) -> None:
+    model, z0, goal, h = lq_problem()
+    planner = make_planner(name, seed=0, **FAST[name])
+    with pytest.raises(ValueError, match="horizon"):
+        planner.plan(model, z0, goal, horizon=0)
+    with pytest.raises(ValueError, match="z_goal"):
+        planner.plan(model, z0, goal[:2], horizon=h)
+    with pytest.raises(ValueError, match=r"z0 must be a tensor of shape \[B, D\]"):
+        planner.plan(model, z0[0], goal[0], horizon=h)
+    with pytest.raises(ValueError, match="finite"):
+        planner.plan(model, z0 * float("nan"), goal, horizon=h)
+    with pytest.raises(ValueError, match="init_actions"):
+        planner.plan(model, z0, goal, horizon=h, init_actions=torch.zeros(3, h + 1, 2))
+    res = planner.plan(model, z0, goal, horizon=h)  # still usable after the errors
+    assert bool(torch.isfinite(res.cost).all())

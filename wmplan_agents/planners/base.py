@@ -1,0 +1,257 @@
+"""Small pieces every planner shares: input checks, the seeded generator, batched evaluation of
+candidate action sequences with NaN handling, categorical sampling for discrete spaces, and the
+``info`` dict.
+
+Randomness convention: every planner draws its noise for *one* problem from its own generator and
+broadcasts it over the ``B`` problems of a call (common random numbers). Problem ``b`` therefore
+sees exactly the draws it would see alone, so ``B`` problems in one call give the same plans as
+``B`` single calls with fresh planners of the same seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import Tensor
+
+from wmplan_agents.contracts import (
+    CostFn,
+    PlanningError,
+    action_bounds,
+    action_dim,
+    action_repeat,
+    goal_cost,
+    is_discrete,
+    rollout,
+)
+
+
+@dataclass
+class Problem:
+    """A checked planning problem: ``B`` start/goal pairs, horizon and action layout."""
+
+    z0: Tensor  # [B, D]
+    z_goal: Tensor  # [B, D]
+    horizon: int
+    init_actions: Tensor | None  # [B, H, A] or None, already clamped to the bounds
+    cost: CostFn
+    low: Tensor  # [A]
+    high: Tensor  # [A]
+    discrete: bool
+    n_blocks: int  # action_repeat for discrete spaces (one one-hot block per env action)
+    n_categories: int  # n for discrete spaces, 0 for Box
+
+    @property
+    def batch(self) -> int:
+        return self.z0.shape[0]
+
+    @property
+    def action_size(self) -> int:
+        return self.low.shape[0]
+
+
+def make_generator(seed: int, device: Any = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return gen
+
+
+def check_positive(**values: float) -> None:
+    """Raise ``ValueError`` for any keyword argument that is not strictly positive."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def check_problem(
+    model: Any,
+    z0: Tensor,
+    z_goal: Tensor,
+    horizon: int,
+    init_actions: Tensor | None,
+    cost: CostFn | None,
+) -> Problem:
+    """Validate the arguments of ``plan`` and bundle them; every error is a clear ``ValueError``."""
+    if not isinstance(z0, Tensor) or z0.ndim != 2:
+        raise ValueError(f"z0 must be a tensor of shape [B, D], got {_describe(z0)}")
+    if not isinstance(z_goal, Tensor) or z_goal.shape != z0.shape:
+        raise ValueError(
+            f"z_goal must be a tensor of the same shape as z0 {tuple(z0.shape)}, "
+            f"got {_describe(z_goal)}"
+        )
+    if z0.shape[0] < 1:
+        raise ValueError("z0 must hold at least one problem (B >= 1), got B = 0")
+    if not torch.isfinite(z0).all() or not torch.isfinite(z_goal).all():
+        raise ValueError("z0 and z_goal must be finite; got NaN or inf entries")
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
+    space = getattr(model, "action_space", None)
+    if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)):
+        raise ValueError(f"model.action_space must be a Box or Discrete space, got {space!r}")
+    dtype = z0.dtype if z0.is_floating_point() else torch.float32
+    low, high = action_bounds(model, device=z0.device, dtype=dtype)
+    a_dim = action_dim(model)
+    b = z0.shape[0]
+    if init_actions is not None:
+        expected = (b, horizon, a_dim)
+        if not isinstance(init_actions, Tensor) or tuple(init_actions.shape) != expected:
+            raise ValueError(
+                f"init_actions must have shape [B, H, A] = {list(expected)}, "
+                f"got {_describe(init_actions)}"
+            )
+        if not torch.isfinite(init_actions).all():
+            raise ValueError("init_actions must be finite; got NaN or inf entries")
+        init_actions = torch.maximum(torch.minimum(init_actions.to(z0.device, dtype), high), low)
+    if cost is not None and not callable(cost):
+        raise ValueError(
+            f"cost must be callable cost(z_traj, actions, z_goal) -> [B], got {cost!r}"
+        )
+    discrete = is_discrete(model)
+    return Problem(
+        z0=z0.to(dtype),
+        z_goal=z_goal.to(dtype),
+        horizon=horizon,
+        init_actions=init_actions,
+        cost=cost or goal_cost,
+        low=low,
+        high=high,
+        discrete=discrete,
+        n_blocks=action_repeat(model) if discrete else 0,
+        n_categories=int(space.n) if discrete else 0,
+    )
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, Tensor):
+        return f"a tensor of shape {list(x.shape)}"
+    return f"{type(x).__name__}"
+
+
+def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Tensor]:
+    """Roll out and score candidates ``actions [B, N, H, A]`` in one batched rollout.
+
+    Returns ``(cost [B, N], z_traj [B*N, H, D])``; non-finite costs become ``+inf`` so they are
+    never selected (the caller raises via :func:`raise_if_all_nonfinite`).
+    """
+    b, n, h, a = actions.shape
+    flat = actions.reshape(b * n, h, a)
+    z0 = prob.z0.repeat_interleave(n, dim=0)
+    goal = prob.z_goal.repeat_interleave(n, dim=0)
+    z_traj = rollout(model, z0, flat)
+    cost = prob.cost(z_traj, flat, goal)
+    if cost.shape != (b * n,):
+        raise ValueError(
+            f"cost function returned shape {list(cost.shape)}, expected [{b * n}] "
+            "(one scalar per trajectory)"
+        )
+    cost = cost.reshape(b, n)
+    return torch.where(torch.isfinite(cost), cost, torch.full_like(cost, float("inf"))), z_traj
+
+
+def raise_if_all_nonfinite(cost: Tensor, z_traj: Tensor, iteration: int, planner: str) -> None:
+    """Raise ``PlanningError`` if some problem has no finite-cost candidate (``cost [B, N]``)."""
+    ok = torch.isfinite(cost).any(dim=1)
+    if bool(ok.all()):
+        return
+    b = int((~ok).nonzero()[0, 0])
+    n = cost.shape[1]
+    traj = z_traj.reshape(cost.shape[0], n, *z_traj.shape[1:])[b]  # [N, H, D]
+    bad_t = (~torch.isfinite(traj)).flatten(2).any(-1).any(0).nonzero()
+    where = (
+        f"the model output first went non-finite at time step {int(bad_t[0, 0])} (0-based)"
+        if len(bad_t)
+        else "the model outputs were finite but the cost was non-finite"
+    )
+    raise PlanningError(
+        f"{planner}: every candidate of problem {b} had a non-finite cost at iteration "
+        f"{iteration}; {where}"
+    )
+
+
+def clamp(actions: Tensor, prob: Problem) -> Tensor:
+    """Clamp ``actions [..., A]`` into the bounds."""
+    return torch.maximum(torch.minimum(actions, prob.high), prob.low)
+
+
+def midpoint(prob: Problem) -> Tensor:
+    """The centre of the action box, ``[B, H, A]``."""
+    mid = (prob.low + prob.high) / 2
+    return mid.expand(prob.batch, prob.horizon, -1).clone()
+
+
+# -- discrete spaces: a model action is n_blocks one-hot blocks of n_categories ----------------
+
+
+def to_blocks(x: Tensor, prob: Problem) -> Tensor:
+    """``[..., A] -> [..., k, n]``."""
+    return x.reshape(*x.shape[:-1], prob.n_blocks, prob.n_categories)
+
+
+def initial_probs(prob: Problem, init_weight: float) -> Tensor:
+    """Categorical probabilities ``[B, H, k, n]``: uniform, mixed with ``init_actions`` if given."""
+    shape = (prob.batch, prob.horizon, prob.n_blocks, prob.n_categories)
+    uniform = torch.full(
+        shape, 1.0 / prob.n_categories, dtype=prob.low.dtype, device=prob.low.device
+    )
+    if prob.init_actions is None:
+        return uniform
+    init = to_blocks(prob.init_actions, prob)
+    init = init / init.sum(-1, keepdim=True).clamp_min(1e-12)
+    return init_weight * init + (1 - init_weight) * uniform
+
+
+def sample_categorical(probs: Tensor, u: Tensor) -> Tensor:
+    """One-hot samples ``[B, N, H, k*n]`` from ``probs [B, H, k, n]`` and uniforms ``u [N, H, k]``.
+
+    Inverse-CDF sampling with shared uniforms keeps every problem's draws independent of ``B``.
+    """
+    cdf = probs.cumsum(-1)  # [B, H, k, n]
+    cdf[..., -1] = 1.0
+    idx = (cdf[:, None] < u[None, ..., None]).sum(-1)  # [B, N, H, k]
+    idx = idx.clamp_max(probs.shape[-1] - 1)
+    one_hot = torch.nn.functional.one_hot(idx, probs.shape[-1]).to(probs.dtype)
+    return one_hot.flatten(-2)
+
+
+def mode_one_hot(probs: Tensor) -> Tensor:
+    """The most likely category of each block as a hard one-hot, ``[..., k, n] -> [..., k*n]``."""
+    one_hot = torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
+    return one_hot.flatten(-2)
+
+
+# -- bookkeeping ------------------------------------------------------------------------------
+
+
+class BestSoFar:
+    """The best evaluated action sequence per problem (what sampling planners return)."""
+
+    def __init__(self, prob: Problem) -> None:
+        self.cost = torch.full((prob.batch,), float("inf"), dtype=prob.low.dtype)
+        self.cost = self.cost.to(prob.low.device)
+        self.actions = torch.zeros(prob.batch, prob.horizon, prob.action_size, dtype=prob.low.dtype)
+        self.actions = self.actions.to(prob.low.device)
+        self.history: list[Tensor] = []
+
+    def update(self, actions: Tensor, cost: Tensor) -> None:
+        """Fold in candidates ``actions [B, N, H, A]`` with ``cost [B, N]``."""
+        best_cost, best_idx = cost.min(dim=1)
+        better = best_cost < self.cost
+        rows = torch.arange(actions.shape[0], device=actions.device)
+        self.actions = torch.where(better[:, None, None], actions[rows, best_idx], self.actions)
+        self.cost = torch.where(better, best_cost, self.cost)
+        self.history.append(self.cost.clone())
+
+
+def make_info(history: list[Tensor], start: float, **extras: Any) -> dict[str, Any]:
+    """The ``info`` dict: ``cost_history [iterations, B]``, ``time_s``, ``iterations``, extras."""
+    return {
+        "cost_history": torch.stack(history).cpu() if history else torch.empty(0),
+        "time_s": time.perf_counter() - start,
+        "iterations": len(history),
+        **extras,
+    }

@@ -1,0 +1,164 @@
+"""The cross-entropy method (CEM) over open-loop action sequences."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents.planners.base import (
+    BestSoFar,
+    Problem,
+    check_positive,
+    check_problem,
+    clamp,
+    evaluate,
+    initial_probs,
+    make_generator,
+    make_info,
+    midpoint,
+    mode_one_hot,
+    raise_if_all_nonfinite,
+    sample_categorical,
+    to_blocks,
+)
+
+
+def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor]:
+    """Indices ``[B, K]`` of the ``K`` cheapest candidates and weights ``[B, K]`` that are 1 for a
+    finite-cost elite and 0 for a dropped (non-finite) one."""
+    elite_cost, idx = cost.topk(n_elites, dim=1, largest=False)
+    return idx, torch.isfinite(elite_cost).to(cost.dtype)
+
+
+def gather(x: Tensor, idx: Tensor) -> Tensor:
+    """``x [B, N, ...]`` rows ``idx [B, K]`` -> ``[B, K, ...]``."""
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
+
+
+def weighted_fit(elites: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and std over dim 1 of ``elites [B, K, ...]`` with 0/1 weights ``w [B, K]``."""
+    w = w.reshape(*w.shape, *([1] * (elites.ndim - 2)))
+    total = w.sum(1).clamp_min(1.0)
+    mean = (w * elites).sum(1) / total
+    var = (w * (elites - mean[:, None]) ** 2).sum(1) / total
+    return mean, var.sqrt()
+
+
+class CEM:
+    """Cross-entropy method: sample, keep the ``n_elites`` cheapest, refit, repeat.
+
+    Box actions: a diagonal Gaussian over the ``[H, A]`` sequence, initialised at ``init_actions``
+    (or the centre of the box) with std ``init_std`` times the half-range; samples are clamped to
+    the bounds; sample 0 of every iteration is the current mean. Discrete actions: independent
+    categoricals per step and one-hot block, refit to the elites' category frequencies (sample 0
+    is the mode). Defaults follow the CEM baseline of DINO-WM / GRASP (300 samples, 30 elites,
+    30 iterations).
+
+    Returns the cheapest sequence evaluated over all iterations (the mean is among them, as
+    sample 0). All ``B`` problems share the same random draws, so a batched call equals ``B``
+    single calls.
+
+    NaN safety: a candidate whose cost is non-finite (e.g. the model produced NaN) gets cost
+    ``+inf`` and is dropped from the elite refit; if every candidate of some problem is
+    non-finite in an iteration, ``plan`` raises ``PlanningError`` naming the problem, the
+    iteration and the first time step at which the model output went non-finite.
+
+    ``info`` extras: ``"final_std"`` (``[B, H, A]``, Box) or ``"final_probs"`` (``[B, H, k, n]``).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_samples: int = 300,
+        n_elites: int = 30,
+        iterations: int = 30,
+        init_std: float = 1.0,
+        min_std: float = 0.0,
+        momentum: float = 0.0,
+        init_weight: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        check_positive(n_samples=n_samples, n_elites=n_elites, iterations=iterations)
+        check_positive(init_std=init_std)
+        if n_elites > n_samples:
+            raise ValueError(f"n_elites ({n_elites}) must be <= n_samples ({n_samples})")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if not 0.0 <= init_weight <= 1.0:
+            raise ValueError(f"init_weight must be in [0, 1], got {init_weight}")
+        self.n_samples = n_samples
+        self.n_elites = n_elites
+        self.iterations = iterations
+        self.init_std = init_std
+        self.min_std = min_std
+        self.momentum = momentum
+        self.init_weight = init_weight
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    def _gen(self, device: Any) -> torch.Generator:
+        if self.generator is None or self.generator.device != torch.device(device):
+            self.generator = make_generator(self.seed, device)
+        return self.generator
+
+    @torch.no_grad()
+    def plan(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
+        start = time.perf_counter()
+        prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        gen = self._gen(prob.z0.device)
+        if prob.discrete:
+            best, extras = self._plan_discrete(model, prob, gen)
+        else:
+            best, extras = self._plan_box(model, prob, gen)
+        return PlanResult(best.actions, best.cost, make_info(best.history, start, **extras))
+
+    def _plan_box(self, model: Any, prob: Problem, gen: torch.Generator) -> tuple[BestSoFar, dict]:
+        mean = prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
+        half_range = (prob.high - prob.low) / 2
+        std = (self.init_std * half_range).expand_as(mean).clone()
+        best = BestSoFar(prob)
+        n, h, a = self.n_samples, prob.horizon, prob.action_size
+        for it in range(self.iterations):
+            eps = torch.randn(n, h, a, generator=gen, device=mean.device, dtype=mean.dtype)
+            eps[0] = 0.0  # sample 0 is the mean itself
+            samples = clamp(mean[:, None] + std[:, None] * eps, prob)
+            c, z_traj = evaluate(model, prob, samples)
+            raise_if_all_nonfinite(c, z_traj, it, "CEM")
+            best.update(samples, c)
+            idx, w = elite_weights(c, self.n_elites)
+            new_mean, new_std = weighted_fit(gather(samples, idx), w)
+            mean = self.momentum * mean + (1 - self.momentum) * new_mean
+            std = self.momentum * std + (1 - self.momentum) * new_std
+            std = std.clamp_min(self.min_std)
+        return best, {"final_std": std}
+
+    def _plan_discrete(
+        self, model: Any, prob: Problem, gen: torch.Generator
+    ) -> tuple[BestSoFar, dict]:
+        probs = initial_probs(prob, self.init_weight)
+        best = BestSoFar(prob)
+        n, h, k = self.n_samples, prob.horizon, prob.n_blocks
+        for it in range(self.iterations):
+            u = torch.rand(n, h, k, generator=gen, device=probs.device, dtype=probs.dtype)
+            samples = sample_categorical(probs, u)
+            samples[:, 0] = mode_one_hot(probs)  # sample 0 is the mode
+            c, z_traj = evaluate(model, prob, samples)
+            raise_if_all_nonfinite(c, z_traj, it, "CEM")
+            best.update(samples, c)
+            idx, w = elite_weights(c, self.n_elites)
+            freq, _ = weighted_fit(to_blocks(gather(samples, idx), prob), w)
+            probs = self.momentum * probs + (1 - self.momentum) * freq
+        return best, {"final_probs": probs}
