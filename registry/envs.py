@@ -34,6 +34,13 @@ ENVS: tuple[EnvEntry, ...] = (
         max_episode_steps=50,
         kwargs={"amplitude": 0.5, "omega": 15.0},
     ),
+    EnvEntry(
+        id="WMPlan/WallSingle-v0",
+        entry_point="wmplan_envs.wall:WallSingleEnv",
+        max_episode_steps=100,
+        kwargs={"obs_type": "state"},
+        variants=({"obs_type": "pixels"},),
+    ),
 )
 
 
