@@ -41,6 +41,22 @@ ENVS: tuple[EnvEntry, ...] = (
         kwargs={"obs_type": "state"},
         variants=({"obs_type": "pixels"},),
     ),
+    EnvEntry(
+        id="WMPlan/PointMaze-v0",
+        entry_point="wmplan_envs.pointmaze:PointMazeEnv",
+        max_episode_steps=300,  # as gymnasium-robotics' PointMaze_UMaze-v3
+        kwargs={"obs_type": "state"},
+        requires="gymnasium_robotics",
+        variants=({"obs_type": "pixels"},),
+    ),
+    EnvEntry(
+        id="WMPlan/MiniGridEmpty-v0",
+        entry_point="wmplan_envs.minigrid_empty:MiniGridEmptyEnv",
+        max_episode_steps=256,  # as minigrid's MiniGrid-Empty-8x8-v0
+        kwargs={"obs_type": "state"},
+        requires="minigrid",
+        variants=({"obs_type": "pixels"},),
+    ),
 )
 
 
