@@ -39,3 +39,28 @@ _add(
         summary="cross-entropy method: Gaussian (or categorical) refit to the elites",
     )
 )
+_add(
+    PlannerEntry(
+        name="grasp",
+        entry_point="wmplan_agents.planners.grasp:GRASP",
+        horizon=25,
+        replan_every=5,
+        kwargs={
+            "iterations": 400,
+            "state_noise": 0.01,
+            "noise_decay": "cosine",
+            "noise_until": 0.5,
+        },
+        summary="GRASP: lifted virtual states, stop-gradient, state noise, periodic rollout sync",
+    )
+)
+_add(
+    PlannerEntry(
+        name="latco",
+        entry_point="wmplan_agents.planners.latco:LatCo",
+        horizon=25,
+        replan_every=5,
+        kwargs={"iterations": 400},
+        summary="LatCo: joint state/action collocation, dynamics penalty raised by dual ascent",
+    )
+)

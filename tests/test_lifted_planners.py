@@ -1,0 +1,285 @@
+"""GRASP and LatCo (the lifted-state planners): theory, long horizons, ablations, contracts."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import wmplan_envs  # noqa: F401
+from wmplan_agents import contracts
+from wmplan_agents.contracts import PlanningError
+from wmplan_agents.planners import make_planner
+from wmplan_agents.planners.grasp import GRASP
+from wmplan_agents.planners.latco import LatCo
+
+torch.set_num_threads(1)
+
+# GRASP's fixed settings on LinearExpansive (also the registry preset): little state noise,
+# annealed to zero half-way so the second half refines (the system has no local minima).
+GRASP_LINEAR = {"iterations": 400, "state_noise": 0.01, "noise_decay": "cosine", "noise_until": 0.5}
+LATCO_LINEAR = {"iterations": 400}
+
+
+class EnvModel:
+    """A world model from an env's known dynamics (``transition_torch``), identity encoder."""
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env.unwrapped
+        self.action_space = env.action_space
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.env.transition_torch(z, a)
+
+
+def linear_problems(n: int) -> tuple[EnvModel, torch.Tensor, torch.Tensor]:
+    """``n`` LinearExpansive start/goal pairs (expansion 1.15) from env seeds ``0..n-1``."""
+    env = gym.make("WMPlan/LinearExpansive-v0", expansion=1.15)
+    z0, goal = [], []
+    for s in range(n):
+        _, info = env.reset(seed=s)
+        z0.append(info["state"])
+        goal.append(info["goal_state"])
+    as_t = lambda x: torch.tensor(np.array(x), dtype=torch.float32)  # noqa: E731
+    return EnvModel(env), as_t(z0), as_t(goal)
+
+
+def rollout_gd(model, z0, goal, horizon, lr, iterations=300):
+    """Plain projected SGD on the final-state loss through the full rollout (the baseline)."""
+    low, high = contracts.action_bounds(model)
+    a = torch.zeros(z0.shape[0], horizon, low.shape[0])
+    for _ in range(iterations):
+        a.requires_grad_(True)
+        loss = contracts.goal_cost(contracts.rollout(model, z0, a), a, goal)
+        (g,) = torch.autograd.grad(loss.sum(), [a])
+        with torch.no_grad():
+            a = torch.maximum(torch.minimum(a - lr * g, high), low)
+    with torch.no_grad():
+        return contracts.goal_cost(contracts.rollout(model, z0, a), a, goal).sqrt()
+
+
+# -- Theorems 2 and 3 (Appendix A.1) ---------------------------------------------------------
+
+
+def _hessian_lmax(fn, x: torch.Tensor) -> float:
+    h = torch.autograd.functional.hessian(fn, x)
+    return float(torch.linalg.eigvalsh(h.reshape(x.numel(), x.numel())).max())
+
+
+def test_shooting_curvature_explodes_and_lifted_stays_bounded():
+    lam = 1.3  # the unstable eigenvalue (expansion > 1)
+    a_mat = torch.tensor([[lam, 0.2], [0.0, 0.7]], dtype=torch.float64)
+    b_mat = torch.tensor([[1.0], [0.5]], dtype=torch.float64)
+    n, m = 2, 1
+    s_init = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    g = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    # left eigenvector of A for lam (unit), and mu = |<v, B w>| with w = 1 (Theorem 2)
+    evals, evecs = torch.linalg.eig(a_mat.T)
+    v = evecs[:, int(torch.argmin((evals.real - lam).abs()))].real
+    v = v / v.norm()
+    mu = float((v @ b_mat[:, 0]).abs())
+    bound_l = 6 * (
+        1 + torch.linalg.matrix_norm(a_mat, 2) ** 2 + torch.linalg.matrix_norm(b_mat, 2) ** 2
+    )
+
+    horizons = list(range(4, 17, 2))
+    shooting = []
+    for t_len in horizons:
+
+        def j_s(a, t_len=t_len):  # Eq. (18)
+            s = s_init
+            for t in range(t_len):
+                s = a_mat @ s + b_mat @ a[t]
+            return ((s - g) ** 2).sum()
+
+        def j_l(z, t_len=t_len):  # Eq. (19)-(20), s_0 and s_T fixed
+            states = torch.cat([s_init[None], z[: (t_len - 1) * n].reshape(t_len - 1, n), g[None]])
+            acts = z[(t_len - 1) * n :].reshape(t_len, m)
+            resid = states[:-1] @ a_mat.T + acts @ b_mat.T - states[1:]
+            return (resid**2).sum()
+
+        l_s = _hessian_lmax(j_s, torch.zeros(t_len, m, dtype=torch.float64))
+        assert l_s >= 2 * mu**2 * lam ** (2 * (t_len - 1)) * (1 - 1e-9)  # Eq. (23)
+        shooting.append(l_s)
+        l_l = _hessian_lmax(j_l, torch.zeros((t_len - 1) * n + t_len * m, dtype=torch.float64))
+        assert l_l <= float(bound_l)  # Eq. (31), for every T
+    slope = np.polyfit(horizons, np.log(shooting), 1)[0]
+    assert slope == pytest.approx(2 * math.log(lam), rel=0.05)  # grows like lam^(2T)
+
+
+# -- long horizons on LinearExpansive (expansion 1.15), true dynamics ------------------------
+
+
+def test_rollout_gd_fails_at_long_horizon_where_lifted_planners_succeed():
+    model, z0, goal = linear_problems(10)
+    # plain SGD with the step size that works at horizon 10 ...
+    lr = 0.05
+    assert (rollout_gd(model, z0, goal, 10, lr) < 0.1).float().mean() >= 0.9
+    for horizon in (50, 80):
+        # ... ends far from the goal at horizons 50 and 80 (it diverges: curvature ~ 1.15^(2T))
+        dist_gd = rollout_gd(model, z0, goal, horizon, lr, iterations=100)
+        assert (dist_gd > 1.0).float().mean() >= 0.8
+        # GRASP and LatCo at their own fixed settings end within the success radius (0.1)
+        for planner in (GRASP(**GRASP_LINEAR, seed=1), LatCo(**LATCO_LINEAR)):
+            result = planner.plan(model, z0, goal, horizon)
+            dist = result.cost.sqrt()
+            assert (dist < 0.1).float().mean() >= 0.8, (type(planner).__name__, horizon, dist)
+            assert float((result.actions.abs() <= 1.0).float().min()) == 1.0
+
+
+# -- ablation switches -------------------------------------------------------------------------
+
+
+class SpyModel(EnvModel):
+    """Records the gradient that reaches the state inputs of ``step``."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.state_grad = 0.0
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        if z.requires_grad:
+            z.register_hook(self._record)
+        return super().step(z, a)
+
+    def _record(self, grad: torch.Tensor) -> None:
+        self.state_grad += float(grad.abs().sum())
+
+
+def test_stop_gradient_switch_controls_state_input_gradients():
+    model, z0, goal = linear_problems(2)
+    spy = SpyModel(model.env)
+    GRASP(iterations=5, sync_every=0, seed=0).plan(spy, z0, goal, 10)
+    assert spy.state_grad == 0.0  # sg(s_t): nothing reaches the model's state inputs
+    GRASP(iterations=5, sync_every=0, stop_gradient=False, seed=0).plan(spy, z0, goal, 10)
+    assert spy.state_grad > 0.0  # the dynamics term now backpropagates into s_t
+
+
+def _plan(**kw):
+    model, z0, goal = linear_problems(2)
+    base = {"iterations": 30, "sync_every": 10, "sync_steps": 3, "init_noise": 0.0}
+    return GRASP(**{**base, **kw}).plan(model, z0, goal, 12)
+
+
+def test_noise_switches_change_what_they_claim():
+    quiet = {"state_noise": 0.0}
+    # no noise at all: the seed does not matter
+    assert torch.equal(_plan(**quiet, seed=0).actions, _plan(**quiet, seed=1).actions)
+    # state noise, action noise and rollout-state noise each make the seed matter
+    for extra in ({"state_noise": 0.05}, {"action_noise": 0.05}, {"rollout_noise": 0.05}):
+        kw = {**quiet, **extra}
+        a0, a1 = _plan(**kw, seed=0), _plan(**kw, seed=1)
+        assert not torch.equal(a0.actions, a1.actions), extra
+        assert torch.equal(a0.actions, _plan(**kw, seed=0).actions), extra  # deterministic
+    # rollout noise acts inside the sync only: without sync it changes nothing
+    no_sync = {**quiet, "sync_every": 0}
+    assert torch.equal(
+        _plan(**no_sync, rollout_noise=0.05, seed=0).actions, _plan(**no_sync, seed=0).actions
+    )
+
+
+def test_noise_decay_schedules():
+    g = GRASP(iterations=100, state_noise=0.4, noise_decay="linear", noise_until=0.5)
+    assert g.noise_at(0) == pytest.approx(0.4)
+    assert g.noise_at(25) == pytest.approx(0.2)
+    assert g.noise_at(50) == 0.0 and g.noise_at(99) == 0.0
+    c = GRASP(iterations=100, state_noise=0.4, noise_decay="cosine")
+    assert c.noise_at(50) == pytest.approx(0.2) and c.noise_at(99) < 0.001
+    assert GRASP(state_noise=0.4).noise_at(299) == 0.4
+
+
+def test_sync_switch_and_sync_never_raises_rollout_cost():
+    no_sync = _plan(state_noise=0.0, sync_every=0)
+    assert no_sync.info["sync_cost_history"].shape[0] == 0
+    synced = _plan(state_noise=0.0)
+    assert synced.info["sync_cost_history"].shape == (3, 2)
+    assert not torch.equal(no_sync.actions, synced.actions)
+    # a sync with a huge step size on a long expansive rollout: steps that raise the cost are
+    # undone, so the rollout cost after the sync is at most the cost before it
+    model, z0, goal = linear_problems(4)
+    low, high = contracts.action_bounds(model)
+    actions = torch.rand(4, 60, 4, generator=torch.Generator().manual_seed(0)) * 0.2 - 0.1
+    before = contracts.goal_cost(contracts.rollout(model, z0, actions), actions, goal)
+    g = GRASP(sync_steps=40, lr_sync=100.0)
+    after_a, _, after = g._sync(model, z0, goal, actions, low, high, contracts.goal_cost, 0)
+    assert bool((after <= before).all()) and bool((after < before).any())
+    assert float(after_a.abs().max()) <= 1.0
+
+
+# -- contracts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [GRASP, LatCo])
+def test_deterministic_and_batch_equals_singles(cls):
+    model, z0, goal = linear_problems(3)
+    kw = {"iterations": 40, "seed": 3}
+    if cls is GRASP:
+        kw.update(state_noise=0.05, sync_every=20, sync_steps=3)
+    batch = cls(**kw).plan(model, z0, goal, 15)
+    assert torch.equal(batch.actions, cls(**kw).plan(model, z0, goal, 15).actions)
+    for b in range(3):
+        single = cls(**kw).plan(model, z0[b : b + 1], goal[b : b + 1], 15)
+        torch.testing.assert_close(single.actions[0], batch.actions[b], atol=1e-5, rtol=0)
+        torch.testing.assert_close(single.cost[0], batch.cost[b], atol=1e-5, rtol=1e-4)
+    assert batch.actions.shape == (3, 15, 4) and batch.cost.shape == (3,)
+    assert batch.info["cost_history"].shape == (40, 3)
+
+
+@pytest.mark.parametrize("name", ["grasp", "latco"])
+def test_registered_and_bad_input(name):
+    model, z0, goal = linear_problems(2)
+    planner = make_planner(name, iterations=5)
+    with pytest.raises(ValueError, match="horizon"):
+        planner.plan(model, z0, goal, 0)
+    with pytest.raises(ValueError, match="z_goal"):
+        planner.plan(model, z0, goal[:1], 5)
+    with pytest.raises(ValueError, match="init_actions"):
+        planner.plan(model, z0, goal, 5, init_actions=torch.zeros(2, 4, 4))
+    assert planner.plan(model, z0, goal, 5).actions.shape == (2, 5, 4)  # still usable
+    with pytest.raises(ValueError):
+        make_planner(name, iterations=-1)
+
+
+@pytest.mark.parametrize("cls", [GRASP, LatCo])
+def test_nonfinite_model_output_raises_planning_error(cls):
+    model, z0, goal = linear_problems(2)
+
+    class Bad(EnvModel):
+        def step(self, z, a):
+            out = super().step(z, a)
+            return torch.where(torch.arange(z.shape[0])[:, None] % 7 == 3, float("nan"), out)
+
+    with pytest.raises(PlanningError, match="time step 3"):
+        cls(iterations=3).plan(Bad(model.env), z0[:1], goal[:1], 6)
+
+
+class Grid1D:
+    """A discrete 2-D point: actions {stay, +x, -x, +y} move by 0.25 (relaxed: expected move)."""
+
+    action_space = gym.spaces.Discrete(4)
+    moves = torch.tensor([[0.0, 0.0], [0.25, 0.0], [-0.25, 0.0], [0.0, 0.25]])
+
+    def encode(self, obs):
+        return obs
+
+    def step(self, z, a):
+        return z + a @ self.moves
+
+
+@pytest.mark.parametrize("cls", [GRASP, LatCo])
+def test_discrete_actions_are_hard_one_hots_that_reach_the_goal(cls):
+    z0 = torch.zeros(2, 2)
+    goal = torch.tensor([[1.5, 0.0], [-1.5, 0.0]])  # unique solutions: all +x, all -x
+    kw = {"iterations": 200}
+    if cls is GRASP:
+        kw.update(state_noise=0.0)
+    result = cls(**kw).plan(Grid1D(), z0, goal, 6)
+    acts = result.actions
+    assert set(acts.unique().tolist()) <= {0.0, 1.0} and torch.equal(acts.sum(-1), torch.ones(2, 6))
+    assert torch.allclose(result.cost, torch.zeros(2), atol=1e-6)

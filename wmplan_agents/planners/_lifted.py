@@ -1,0 +1,83 @@
+"""Helpers shared by the lifted-state planners (``grasp`` and ``latco``), on top of
+``planners/base.py`` (input checks, generator): initial actions, hardening relaxed one-hots,
+non-finite checks, the final re-rolled cost and common-random-number noise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents import contracts
+from wmplan_agents.contracts import CostFn, PlanningError
+from wmplan_agents.planners.base import Problem
+
+
+def initial_actions(model: Any, prob: Problem) -> Tensor:
+    """``init_actions`` clamped into the bounds, else zeros (GRASP, Sec. 4.1) clamped into the
+    bounds, or the uniform distribution ``1/n`` for relaxed one-hots of a discrete space."""
+    low, high, batch, horizon = prob.low, prob.high, prob.batch, prob.horizon
+    if prob.init_actions is not None:
+        a = prob.init_actions.detach().clone()
+    elif contracts.is_discrete(model):
+        n = int(model.action_space.n)
+        a = torch.full((batch, horizon, low.shape[0]), 1.0 / n, dtype=low.dtype, device=low.device)
+    else:
+        a = torch.zeros(batch, horizon, low.shape[0], dtype=low.dtype, device=low.device)
+    return torch.maximum(torch.minimum(a, high), low)
+
+
+def project(model: Any, actions: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Into the bounds (Box), or each one-hot block onto the probability simplex (Discrete), so
+    relaxed discrete actions stay probability vectors (Euclidean projection, sort-based)."""
+    if not contracts.is_discrete(model):
+        return torch.maximum(torch.minimum(actions, high), low)
+    n = int(model.action_space.n)
+    b, h, a = actions.shape
+    v = actions.reshape(b, h, a // n, n)
+    u = v.sort(-1, descending=True).values
+    css = u.cumsum(-1) - 1.0
+    k = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
+    rho = (u - css / k > 0).sum(-1, keepdim=True)  # >= 1 always
+    theta = css.gather(-1, rho - 1) / rho.to(v.dtype)
+    return (v - theta).clamp_min(0.0).reshape(b, h, a)
+
+
+def harden(model: Any, actions: Tensor) -> Tensor:
+    """Relaxed one-hots to hard one-hots (per block of ``n``) for discrete spaces; Box unchanged."""
+    if not contracts.is_discrete(model):
+        return actions
+    n = int(model.action_space.n)
+    b, h, a = actions.shape
+    idx = actions.reshape(b, h, a // n, n).argmax(-1)
+    return torch.nn.functional.one_hot(idx, n).reshape(b, h, a).to(actions.dtype)
+
+
+def first_nonfinite_step(traj: Tensor) -> int | None:
+    """Index of the first time step ``[B, H, D]`` holding a non-finite value, or ``None``."""
+    bad = ~torch.isfinite(traj).reshape(traj.shape[0], traj.shape[1], -1).all(-1).all(0)
+    return int(bad.nonzero()[0, 0]) if bad.any() else None
+
+
+def final_rollout_cost(
+    model: Any, z0: Tensor, z_goal: Tensor, actions: Tensor, cost: CostFn, planner: str
+) -> Tensor:
+    """The true rolled-out cost ``[B]`` of ``actions``; ``PlanningError`` if it is non-finite."""
+    with torch.no_grad():
+        traj = contracts.rollout(model, z0, actions)
+        step = first_nonfinite_step(traj)
+        if step is not None:
+            raise PlanningError(
+                f"{planner}: the model returned a non-finite state at rollout step {step} of the "
+                "final plan"
+            )
+        return cost(traj, actions, z_goal).detach()
+
+
+def randn(gen: torch.Generator, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Standard normal noise of ``shape`` (``[B, ...]``) drawn for *one* problem from ``gen`` and
+    broadcast over the ``B`` problems (common random numbers, the convention of
+    ``planners/base.py``), so problem ``b`` sees the draws it would see alone."""
+    draw = torch.randn((1, *shape[1:]), generator=gen, dtype=like.dtype, device=gen.device)
+    return draw.to(like.device).expand(shape)

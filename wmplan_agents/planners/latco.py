@@ -1,0 +1,176 @@
+"""LatCo: latent collocation (Rybkin et al., 2021), the lifted baseline of grasp-paper.md."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents import contracts
+from wmplan_agents.contracts import CostFn, PlanningError, PlanResult
+from wmplan_agents.planners import _lifted, base
+
+
+class LatCo:
+    """Latent collocation: states and actions optimised jointly on the lifted objective.
+
+    Virtual states ``s_1..s_{T-1}`` (``s_0 = z0``, ``s_T = z_goal`` fixed, as in Eq. (4) of
+    grasp-paper.md) and actions are optimised by gradient descent on::
+
+        L = cost(s, a, g) + sum_t lam_t ||F(s_t, a_t) - s_{t+1}||^2 + lam_a ||bound violation||^2
+
+    with gradients flowing through the model's state inputs (no stop-gradient: that is GRASP's
+    change). ``cost`` is applied to the virtual trajectory ``[s_1..s_{T-1}, g]``; the default
+    (final-state distance) is then zero, and ``L`` is the weighted Eq. (4). The dynamics weights
+    ``lam_t`` (one per time step) and the action-bound weight ``lam_a`` start at 1 and rise by
+    dual ascent, ``lam <- min(lam + dual_lr * violation, max_weight)`` every iteration (LatCo's
+    Lagrangian updates; the original solves each step with Levenberg-Marquardt, here the step is
+    gradient descent with step size ``lr / max_t lam_t`` per problem, which keeps it below the
+    horizon-independent curvature bound of Eq. (31) times the largest weight). Actions move
+    freely during optimisation (the bound penalty pulls them back); every ``eval_every``
+    iterations the current actions, clamped into the bounds, are rolled out and the best plan by
+    rolled-out cost is kept and returned.
+
+    Defaults (ours; the GRASP paper sweeps LatCo's settings without listing them):
+    ``iterations=300``, ``lr=0.2``, ``dual_lr=10.0``, ``max_weight=1e4``, ``init_noise=0.0``,
+    ``eval_every=10``. States start on the line from ``z0`` to the goal (plus ``init_noise``),
+    actions at zero, as GRASP's are (Sec. 4.1).
+
+    ``info``: ``cost_history`` ``[iterations, B]`` (the lifted loss), ``rollout_cost_history``
+    (rolled-out cost at each evaluation), ``weights`` ``[B, T]`` (final ``lam_t``),
+    ``iterations``, ``time_s``, ``virtual_states``. A non-finite one-step prediction raises
+    ``PlanningError`` naming the iteration and time step.
+    """
+
+    def __init__(
+        self,
+        *,
+        iterations: int = 300,
+        lr: float = 0.2,
+        dual_lr: float = 10.0,
+        max_weight: float = 1e4,
+        init_noise: float = 0.0,
+        eval_every: int = 10,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+        if not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        for name, value in (("lr", lr), ("dual_lr", dual_lr), ("init_noise", init_noise)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(max_weight, (int, float)) and math.isfinite(max_weight)):
+            raise ValueError(f"max_weight must be a finite number >= 1, got {max_weight!r}")
+        if max_weight < 1:
+            raise ValueError(f"max_weight must be a finite number >= 1, got {max_weight!r}")
+        self.iterations = iterations
+        self.lr = float(lr)
+        self.dual_lr = float(dual_lr)
+        self.max_weight = float(max_weight)
+        self.init_noise = float(init_noise)
+        self.eval_every = eval_every
+        self.seed = seed
+        self._gen = base.make_generator(seed)
+
+    def plan(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
+        prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        z0, z_goal, low, high = prob.z0.detach(), prob.z_goal.detach(), prob.low, prob.high
+        start = time.perf_counter()
+        b, d = z0.shape
+        t_len = horizon
+        cost_fn = contracts.goal_cost if cost is None else cost
+
+        actions = _lifted.initial_actions(model, prob)
+        frac = torch.arange(1, t_len, dtype=z0.dtype, device=z0.device)[None, :, None] / t_len
+        states = frac * z_goal[:, None] + (1 - frac) * z0[:, None]
+        if self.init_noise > 0:
+            states = states + self.init_noise * _lifted.randn(
+                self._gen, tuple(states.shape), states
+            )
+        lam = torch.ones(b, t_len, dtype=z0.dtype, device=z0.device)
+        lam_a = torch.ones(b, dtype=z0.dtype, device=z0.device)
+
+        best_actions = torch.maximum(torch.minimum(actions, high), low)
+        best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
+        history: list[Tensor] = []
+        rolled: list[Tensor] = []
+        for k in range(self.iterations + 1):
+            if k % self.eval_every == 0 or k == self.iterations:
+                best_actions, best_cost = self._keep_best(
+                    model, z0, z_goal, actions, low, high, cost_fn, best_actions, best_cost
+                )
+                rolled.append(best_cost.clone())
+            if k == self.iterations:
+                break
+            actions.requires_grad_(True)
+            states.requires_grad_(True)
+            prev = torch.cat([z0[:, None], states], dim=1)  # s_0 .. s_{T-1}, gradients flow
+            pred = model.step(prev.reshape(b * t_len, d), actions.reshape(b * t_len, -1))
+            pred = pred.reshape(b, t_len, d)
+            bad = _lifted.first_nonfinite_step(pred)
+            if bad is not None:
+                raise PlanningError(
+                    f"latco: the model returned a non-finite one-step prediction at iteration "
+                    f"{k}, time step {bad}"
+                )
+            nxt = torch.cat([states, z_goal[:, None]], dim=1)  # s_1 .. s_T = g
+            resid = ((pred - nxt) ** 2).sum(-1)  # [B, T]
+            viol = (torch.relu(actions - high) + torch.relu(low - actions)) ** 2
+            viol = viol.sum(-1).sum(-1)  # [B]
+            loss = cost_fn(nxt, actions, z_goal) + (lam * resid).sum(-1) + lam_a * viol
+            scale = lam.max(-1).values.clamp_min(1.0)  # keeps lr below the curvature bound
+            g_a, g_s = torch.autograd.grad((loss / scale).sum(), [actions, states])
+            with torch.no_grad():
+                actions = actions - self.lr * g_a
+                if contracts.is_discrete(model):  # relaxed one-hots stay on the simplex
+                    actions = _lifted.project(model, actions, low, high)
+                states = states - self.lr * g_s
+                # dual ascent on the constraint weights
+                lam = (lam + self.dual_lr * resid.detach()).clamp_max(self.max_weight)
+                lam_a = (lam_a + self.dual_lr * viol.detach()).clamp_max(self.max_weight)
+            history.append(loss.detach())
+
+        info = {
+            "cost_history": torch.stack(history) if history else torch.zeros(0, b),
+            "rollout_cost_history": torch.stack(rolled),
+            "weights": lam,
+            "iterations": self.iterations,
+            "time_s": time.perf_counter() - start,
+            "virtual_states": states.detach(),
+        }
+        actions = _lifted.harden(model, best_actions)
+        result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, cost_fn, "latco")
+        return PlanResult(actions=actions, cost=result_cost, info=info)
+
+    def _keep_best(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        actions: Tensor,
+        low: Tensor,
+        high: Tensor,
+        cost: CostFn,
+        best_actions: Tensor,
+        best_cost: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Roll out the clamped (and, if discrete, hardened) actions; keep the better plan."""
+        with torch.no_grad():
+            cand = _lifted.harden(model, _lifted.project(model, actions.detach(), low, high))
+            c = cost(contracts.rollout(model, z0, cand), cand, z_goal)
+            better = torch.isfinite(c) & (c < best_cost)
+            best = torch.where(better[:, None, None], actions.detach(), best_actions)
+            return _lifted.project(model, best, low, high), torch.where(better, c, best_cost)
