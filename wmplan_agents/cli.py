@@ -1,0 +1,127 @@
+"""The ``wmplan`` command line.
+
+Each command is one function decorated with ``@app.command(...)`` below; a new command (``demo``,
+``train``, ``collect``, ``reproduce``) is one more such function, and may reuse
+:func:`parse_assignments` for ``key=value`` options and :func:`format_table` for its output.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="wmplan",
+    help="Planning with world models: benchmark envs, planners and the MPC agent.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Planning with world models: benchmark envs, planners and the MPC agent."""
+
+
+# -- helpers shared by the commands --------------------------------------------------------------
+
+
+def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``["n_samples=100", "init_std=0.5", "name=foo"]`` -> a dict of Python literals (strings
+    stay strings). A malformed item raises ``typer.BadParameter`` naming ``option``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def format_table(rows: list[tuple[str, str]], title: str = "") -> str:
+    """Two aligned columns (name, value) under an optional title."""
+    width = max((len(name) for name, _ in rows), default=0)
+    lines = [title] if title else []
+    lines += [f"{name:<{width}}  {value}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def build_model(env_id: str, kind: str, env_kwargs: dict[str, Any]) -> Any:
+    """The world model for ``eval``: ``"ground-truth"`` or ``"pretrained"``."""
+    models = importlib.import_module("wmplan_agents.models")
+    if kind == "ground-truth":
+        return models.ground_truth(env_id, **env_kwargs)
+    if kind == "pretrained":
+        load = getattr(models, "load_pretrained", None)
+        if load is None:
+            raise typer.BadParameter(
+                "no pretrained models in this version of wmplan", param_hint="--model"
+            )
+        return load(env_id)
+    raise typer.BadParameter(
+        f"expected 'ground-truth' or 'pretrained', got {kind!r}", param_hint="--model"
+    )
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+@app.command("eval")
+def eval_command(
+    env_id: Annotated[str, typer.Argument(help="a registered env id, e.g. WMPlan/PushT-v0")],
+    planner: Annotated[str, typer.Option(help="a registered planner name")] = "cem",
+    model: Annotated[str, typer.Option(help="'ground-truth' or 'pretrained'")] = "ground-truth",
+    episodes: Annotated[int, typer.Option(min=1, help="number of episodes")] = 10,
+    seed: Annotated[int, typer.Option(help="episode j is reset with seed + j")] = 0,
+    horizon: Annotated[int | None, typer.Option(min=1, help="default: the preset")] = None,
+    replan_every: Annotated[int | None, typer.Option(min=1, help="default: the preset")] = None,
+    device: Annotated[str, typer.Option(help="torch device for planning")] = "cpu",
+    planner_set: Annotated[
+        list[str] | None, typer.Option("--set", help="planner keyword KEY=VALUE (repeatable)")
+    ] = None,
+    env_set: Annotated[
+        list[str] | None, typer.Option("--env-set", help="env keyword KEY=VALUE (repeatable)")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Evaluate an MPC agent on ENV_ID and print its success rate, return and planning time."""
+    from wmplan_agents.agent import MPCAgent
+    from wmplan_agents.evaluation import evaluate
+
+    planner_kwargs = parse_assignments(planner_set, "--set")
+    env_kwargs = parse_assignments(env_set, "--env-set")
+    try:
+        world_model = build_model(env_id, model, env_kwargs)
+        agent = MPCAgent(
+            world_model,
+            planner,
+            horizon=horizon,
+            replan_every=replan_every,
+            device=device,
+            **planner_kwargs,
+        )
+    except (ValueError, TypeError) as err:
+        raise typer.BadParameter(str(err)) from err
+    result = evaluate(agent, env_id, episodes, seed, progress=progress, **env_kwargs)
+    rows = [
+        ("env", env_id),
+        ("model", model),
+        ("planner", f"{planner} (horizon {agent.horizon}, replan every {agent.replan_every})"),
+        ("episodes", f"{result.n_episodes} (seeds {seed}..{seed + episodes - 1})"),
+        ("success rate", f"{result.success_rate:.3f}"),
+        ("mean return", f"{result.mean_return:.4g}"),
+        ("mean length", f"{result.mean_length:.1f}"),
+        ("plan time / step", f"{1000 * result.plan_time_per_step_s:.2f} ms"),
+    ]
+    typer.echo(format_table(rows, title="wmplan eval"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,108 @@
+"""Evaluate an agent on a registered env: success rate, returns, lengths, planning time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
+
+
+@dataclass
+class EvalResult:
+    """Per-episode outcomes of :func:`evaluate` (episode ``j`` was reset with ``seeds[j]``)."""
+
+    env_id: str
+    seeds: list[int]
+    successes: list[bool]
+    returns: list[float]
+    lengths: list[int]
+    predict_time_s: float  # total time spent in agent.predict
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of episodes with ``info["is_success"]`` at their last step."""
+        return float(np.mean(self.successes)) if self.successes else float("nan")
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    @property
+    def mean_length(self) -> float:
+        return float(np.mean(self.lengths)) if self.lengths else float("nan")
+
+    @property
+    def plan_time_per_step_s(self) -> float:
+        """Mean wall time of ``agent.predict`` per env step (planning amortised over steps)."""
+        steps = int(np.sum(self.lengths))
+        return self.predict_time_s / steps if steps else float("nan")
+
+
+def evaluate(
+    agent: Any,
+    env_id: str,
+    n_episodes: int = 10,
+    seed: int = 0,
+    *,
+    progress: bool = True,
+    max_episode_steps: int | None = None,
+    **env_kwargs: Any,
+) -> EvalResult:
+    """Run ``n_episodes`` episodes of ``gym.make(env_id, **env_kwargs)`` with ``agent``.
+
+    Episode ``j`` starts with ``reset(seed=seed + j)``; the agent gets ``episode_start=True`` on
+    its first step (so an :class:`~wmplan_agents.MPCAgent` forgets the previous episode). Success
+    is ``info["is_success"]`` at the end of an episode (terminated or truncated). Any object with
+    SB3's ``predict(observation, state, episode_start, deterministic)`` works as ``agent``.
+    ``progress``: show a tqdm bar over episodes.
+    """
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+        raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
+    if not callable(getattr(agent, "predict", None)):
+        raise ValueError(f"agent must have a predict method (SB3's protocol), got {agent!r}")
+    make_kwargs: dict[str, Any] = dict(env_kwargs)
+    if max_episode_steps is not None:
+        make_kwargs["max_episode_steps"] = max_episode_steps
+    env = gym.make(env_id, **make_kwargs)
+    seeds = [seed + j for j in range(n_episodes)]
+    successes: list[bool] = []
+    returns: list[float] = []
+    lengths: list[int] = []
+    predict_time = 0.0
+    try:
+        bar = tqdm(seeds, desc=f"eval {env_id}", unit="ep", disable=not progress, leave=False)
+        for s in bar:
+            obs, info = env.reset(seed=s)
+            state, start, done = None, True, False
+            total, length = 0.0, 0
+            while not done:
+                t0 = time.perf_counter()
+                action, state = agent.predict(
+                    obs, state=state, episode_start=np.array([start]), deterministic=True
+                )
+                predict_time += time.perf_counter() - t0
+                obs, reward, terminated, truncated, info = env.step(action)
+                start, done = False, terminated or truncated
+                total += float(reward)
+                length += 1
+            successes.append(bool(info.get("is_success", False)))
+            returns.append(total)
+            lengths.append(length)
+            bar.set_postfix(success=f"{np.mean(successes):.2f}")
+    finally:
+        env.close()
+    return EvalResult(env_id, seeds, successes, returns, lengths, predict_time)
+
+
+__all__ = ["EvalResult", "evaluate"]

@@ -1,0 +1,19 @@
+"""World models: the ground truth of envs with known dynamics, and learned models."""
+
+from wmplan_agents.models.contrastive import ContrastiveEncoder
+from wmplan_agents.models.conv import ConvWorldModel
+from wmplan_agents.models.energy import EnergyMLP
+from wmplan_agents.models.ground_truth import GroundTruthModel, ground_truth
+from wmplan_agents.models.helm import HELM, HELMPlanningModel
+from wmplan_agents.models.mlp import MLPDynamics
+
+__all__ = [
+    "HELM",
+    "ContrastiveEncoder",
+    "ConvWorldModel",
+    "EnergyMLP",
+    "GroundTruthModel",
+    "HELMPlanningModel",
+    "MLPDynamics",
+    "ground_truth",
+]
