@@ -41,6 +41,54 @@ _add(
 )
 _add(
     PlannerEntry(
+        name="icem",
+        entry_point="wmplan_agents.planners.icem:ICEM",
+        horizon=15,
+        replan_every=1,
+        kwargs={
+            "n_samples": 300,
+            "n_elites": 10,
+            "iterations": 3,
+            "noise_beta": 2.0,
+            "keep_elites": 0.3,
+            "population_decay": 1.25,
+            "momentum": 0.1,
+        },
+        summary="iCEM: coloured noise, elite keeping (also across MPC steps), shrinking population",
+    )
+)
+_add(
+    PlannerEntry(
+        name="mppi",
+        entry_point="wmplan_agents.planners.mppi:MPPI",
+        horizon=15,
+        replan_every=1,
+        kwargs={"n_samples": 300, "iterations": 10, "temperature": 1.0, "noise_std": 0.2},
+        summary="MPPI: temperature-weighted average of time-smoothed perturbations",
+    )
+)
+_add(
+    PlannerEntry(
+        name="gd",
+        entry_point="wmplan_agents.planners.gd:GradientDescent",
+        horizon=15,
+        replan_every=5,
+        kwargs={"iterations": 100, "n_restarts": 8, "lr": 0.1, "max_grad_norm": 10.0},
+        summary="Adam through the full rollout, parallel restarts, gradient clipping",
+    )
+)
+_add(
+    PlannerEntry(
+        name="random",
+        entry_point="wmplan_agents.planners.random_shooting:RandomShooting",
+        horizon=15,
+        replan_every=5,
+        kwargs={"n_samples": 1000, "iterations": 1},
+        summary="random shooting: best of uniformly random action sequences",
+    )
+)
+_add(
+    PlannerEntry(
         name="grasp",
         entry_point="wmplan_agents.planners.grasp:GRASP",
         horizon=25,

@@ -11,14 +11,22 @@ from torch import nn
 from wmplan_agents.contracts import PlanningError, action_bounds
 from wmplan_agents.planners import make_planner
 
-PLANNER_NAMES = ["cem"]
-STOCHASTIC = ["cem"]
-# Small settings that keep the suite fast; each still reaches the stated factor of the optimum.
+PLANNER_NAMES = ["cem", "icem", "mppi", "gd", "random"]
+STOCHASTIC = ["cem", "icem", "mppi", "gd", "random"]
+# Small settings that keep the suite fast.
 FAST = {
     "cem": {"n_samples": 200, "n_elites": 20, "iterations": 25},
+    "icem": {"iterations": 8},
+    "mppi": {"iterations": 30, "noise_std": 0.1},
+    "gd": {"iterations": 60, "n_restarts": 4},
+    "random": {"n_samples": 2000},
 }
+# The stated factor of the closed-form optimum each planner reaches on the LQ problem (horizon 5,
+# 10 action dimensions). Random shooting cannot search 10 dimensions with 2000 samples, so it is
+# held to its factor on a horizon-2 problem with goals twice as far (4 dimensions).
+FACTOR = {"cem": 1.05, "icem": 1.5, "mppi": 1.1, "gd": 1.02, "random": 1.5}
+LQ_SETUP = {"random": {"h": 2, "goal_scale": 2.0}}
 LAM = 1.0  # action penalty of the LQ cost (large enough that the optimum cost is not tiny)
-FACTOR = 1.10  # every planner reaches cost <= FACTOR * optimum on the LQ problem
 
 
 class LinearModel(nn.Module):
@@ -42,7 +50,7 @@ def lq_cost(z_traj: torch.Tensor, actions: torch.Tensor, z_goal: torch.Tensor) -
     return ((z_traj[:, -1] - z_goal) ** 2).sum(-1) + LAM * (actions**2).sum((-1, -2))
 
 
-def lq_problem(b: int = 3, h: int = 5, bound: float = 3.0):
+def lq_problem(b: int = 3, h: int = 5, bound: float = 3.0, goal_scale: float = 1.0):
     gen = torch.Generator().manual_seed(0)
     theta = 0.3
     rot = torch.tensor([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
@@ -50,7 +58,7 @@ def lq_problem(b: int = 3, h: int = 5, bound: float = 3.0):
     b_mat = torch.tensor([[1.0, 0.2], [0.0, 0.8]], dtype=torch.float64)
     model = LinearModel(a_mat, b_mat, bound)
     z0 = torch.randn(b, 2, generator=gen, dtype=torch.float64)
-    goal = 3.0 * torch.randn(b, 2, generator=gen, dtype=torch.float64)
+    goal = 3.0 * goal_scale * torch.randn(b, 2, generator=gen, dtype=torch.float64)
     return model, z0, goal, h
 
 
@@ -68,7 +76,7 @@ def lq_optimum(model: LinearModel, z0: torch.Tensor, goal: torch.Tensor, h: int)
 
 @pytest.mark.parametrize("name", PLANNER_NAMES)
 def test_lq_reaches_closed_form_optimum(name: str) -> None:
-    model, z0, goal, h = lq_problem()
+    model, z0, goal, h = lq_problem(**LQ_SETUP.get(name, {}))
     opt_actions, opt_cost = lq_optimum(model, z0, goal, h)
     assert float(opt_actions.abs().max()) < 3.0, "bounds must not bind for the closed form"
     res = make_planner(name, seed=0, **FAST[name]).plan(model, z0, goal, horizon=h, cost=lq_cost)
@@ -76,7 +84,7 @@ def test_lq_reaches_closed_form_optimum(name: str) -> None:
     recomputed = lq_cost(torch.stack(_roll(model, z0, res.actions), 1), res.actions, goal)
     torch.testing.assert_close(res.cost, recomputed)
     assert bool((res.cost >= opt_cost - 1e-9).all()), "a plan cannot beat the closed form"
-    assert bool((res.cost <= FACTOR * opt_cost).all()), (res.cost, opt_cost)
+    assert bool((res.cost <= FACTOR[name] * opt_cost).all()), (res.cost, opt_cost)
     hist = res.info["cost_history"]
     assert hist.shape == (res.info["iterations"], 3)
     assert bool((hist[1:] <= hist[:-1] + 1e-12).all()), "best cost never increases"
@@ -116,7 +124,10 @@ def test_seeded_and_batch_independent(name: str) -> None:
         torch.testing.assert_close(single.cost[0], res.cost[b], rtol=1e-9, atol=1e-9)
     if name in STOCHASTIC:
         other = make_planner(name, seed=6, **kw).plan(model, z0, goal, horizon=h, cost=lq_cost)
-        assert not torch.equal(other.actions, res.actions)
+        if name == "gd":  # convex problem: the centre restart wins for any seed; others differ
+            assert not torch.equal(other.info["restart_cost"], res.info["restart_cost"])
+        else:
+            assert not torch.equal(other.actions, res.actions)
 
 
 @pytest.mark.parametrize("name", PLANNER_NAMES)

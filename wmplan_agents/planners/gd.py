@@ -1,0 +1,184 @@
+"""Gradient descent on the action sequence through the full rollout (Adam, parallel restarts)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents.contracts import CostFn, PlanningError, PlanResult, rollout
+from wmplan_agents.planners.base import (
+    Problem,
+    check_positive,
+    check_problem,
+    clamp,
+    initial_probs,
+    make_generator,
+    make_info,
+    midpoint,
+    mode_one_hot,
+    to_blocks,
+)
+
+
+class GradientDescent:
+    """Adam on the actions, back-propagating the cost through the whole rollout.
+
+    ``n_restarts`` sequences per problem are optimised in parallel (one batched rollout over
+    ``B * n_restarts`` rows): restart 0 starts at ``init_actions`` (or the centre of the box),
+    the others uniformly at random inside the bounds. Each restart's gradient is clipped to norm
+    ``max_grad_norm`` on its own; Adam runs with step size ``lr`` times the half-range of the
+    action box and the actions are projected back into the bounds after every step. The cheapest
+    sequence seen over all restarts and iterations is returned.
+
+    Discrete actions: each restart optimises logits of a relaxed one-hot (``softmax``) per
+    block; at the end every restart's best relaxed plan and its final plan are rounded to hard
+    one-hots, evaluated, and the cheapest hard plan is returned (its cost is the hard cost).
+
+    NaN safety: when a restart's cost or gradient is non-finite, that restart is reset to its
+    best finite point so far (or re-drawn at random if it has none) and its Adam moments are
+    zeroed; ``info["resets"]`` counts these. If some problem has no finite evaluation at all
+    after the last iteration, ``plan`` raises ``PlanningError`` naming the first time step at
+    which the model output went non-finite. All ``B`` problems share the same random draws, so a
+    batched call equals ``B`` single calls.
+    """
+
+    def __init__(
+        self,
+        *,
+        iterations: int = 100,
+        n_restarts: int = 8,
+        lr: float = 0.1,
+        max_grad_norm: float = 10.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        init_logit_scale: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        check_positive(iterations=iterations, n_restarts=n_restarts, lr=lr)
+        check_positive(max_grad_norm=max_grad_norm)
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        self.iterations = iterations
+        self.n_restarts = n_restarts
+        self.lr = lr
+        self.max_grad_norm = max_grad_norm
+        self.betas = betas
+        self.init_logit_scale = init_logit_scale
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    def _random_init(self, prob: Problem, gen: torch.Generator) -> Tensor:
+        """One random starting point per restart, ``[R, H, A]`` (shared by the B problems)."""
+        dev, dt = prob.z0.device, prob.z0.dtype
+        shape = (self.n_restarts, prob.horizon, prob.action_size)
+        u = torch.rand(shape, generator=gen, device=dev, dtype=dt)
+        if prob.discrete:  # logits
+            return self.init_logit_scale * (2 * u - 1)
+        return prob.low + (prob.high - prob.low) * u
+
+    def _actions(self, x: Tensor, prob: Problem) -> Tensor:
+        if prob.discrete:
+            return torch.softmax(to_blocks(x, prob), dim=-1).flatten(-2)
+        return x
+
+    def _cost(self, model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """Cost ``[B, R]`` (non-finite kept as is) and ``z_traj [B*R, H, D]``."""
+        b, r, h, a = actions.shape
+        flat = actions.reshape(b * r, h, a)
+        z_traj = rollout(model, prob.z0.repeat_interleave(r, 0), flat)
+        c = prob.cost(z_traj, flat, prob.z_goal.repeat_interleave(r, 0))
+        if c.shape != (b * r,):
+            raise ValueError(f"cost function returned shape {list(c.shape)}, expected [{b * r}]")
+        return c.reshape(b, r), z_traj
+
+    def plan(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
+        start = time.perf_counter()
+        prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        if self.generator is None or self.generator.device != prob.z0.device:
+            self.generator = make_generator(self.seed, prob.z0.device)
+        gen = self.generator
+        b, r = prob.batch, self.n_restarts
+        x = self._random_init(prob, gen)[None].repeat(b, 1, 1, 1)  # [B, R, H, A]
+        if prob.discrete:
+            x[:, 0] = to_blocks(initial_probs(prob, 1.0), prob).clamp_min(1e-6).log().flatten(-2)
+        else:
+            x[:, 0] = prob.init_actions if prob.init_actions is not None else midpoint(prob)
+        step = self.lr * ((prob.high - prob.low) / 2 if not prob.discrete else 1.0)
+        m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
+        best_x, best_c = x.clone(), torch.full((b, r), float("inf"), dtype=x.dtype, device=x.device)
+        history, resets, z_traj = [], 0, None
+        beta1, beta2 = self.betas
+        for it in range(1, self.iterations + 1):
+            x.requires_grad_(True)
+            c, z_traj = self._cost(model, prob, self._actions(x, prob))
+            (grad,) = torch.autograd.grad(c[torch.isfinite(c)].sum(), x, allow_unused=True)
+            x = x.detach()
+            c = c.detach()
+            grad = torch.zeros_like(x) if grad is None else grad
+            ok = torch.isfinite(c) & torch.isfinite(grad).flatten(2).all(-1)
+            better = ok & (c < best_c)
+            best_x = torch.where(better[..., None, None], x, best_x)
+            best_c = torch.where(better, c, best_c)
+            history.append(best_c.min(dim=1).values)
+            # per-restart gradient norm clipping
+            norm = grad.flatten(2).norm(dim=-1).clamp_min(1e-12)
+            grad = grad * (self.max_grad_norm / norm).clamp_max(1.0)[..., None, None]
+            grad = torch.where(ok[..., None, None], grad, torch.zeros_like(grad))
+            m1 = beta1 * m1 + (1 - beta1) * grad
+            m2 = beta2 * m2 + (1 - beta2) * grad**2
+            upd = (m1 / (1 - beta1**it)) / ((m2 / (1 - beta2**it)).sqrt() + 1e-8)
+            x = x - step * upd
+            if not prob.discrete:
+                x = clamp(x, prob)
+            if not bool(ok.all()):  # reset failed restarts to their best point (or a new draw)
+                resets += int((~ok).sum())
+                fresh = self._random_init(prob, gen)[None].expand(b, -1, -1, -1)
+                restart_at = torch.where(torch.isfinite(best_c)[..., None, None], best_x, fresh)
+                bad = ~ok[..., None, None]
+                x, m1 = torch.where(bad, restart_at, x), torch.where(bad, 0.0, m1)
+                m2 = torch.where(bad, 0.0, m2)
+        if prob.discrete:  # relaxed costs so far; the returned plan and cost are hard
+            best_x, best_c = self._round(model, prob, best_x, x)
+        if not bool(torch.isfinite(best_c).any(dim=1).all()):
+            raise _no_finite_plan(best_c, z_traj, r)
+        idx = best_c.argmin(dim=1)
+        rows = torch.arange(b, device=x.device)
+        actions = best_x[rows, idx].detach()
+        info = make_info(history, start, resets=resets, restart_cost=best_c)
+        return PlanResult(actions, best_c[rows, idx], info)
+
+    @torch.no_grad()
+    def _round(self, model: Any, prob: Problem, best_x: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Hard one-hots ``[B, R, H, A]`` of each restart's best or final logits (the cheaper
+        after rounding) and their hard costs ``[B, R]`` (non-finite -> ``+inf``)."""
+        r = best_x.shape[1]
+        hard = mode_one_hot(to_blocks(torch.cat([best_x, x], dim=1), prob))  # [B, 2R, H, A]
+        c, _ = self._cost(model, prob, hard)
+        c = torch.where(torch.isfinite(c), c, torch.full_like(c, float("inf")))
+        take_final = c[:, r:] < c[:, :r]
+        actions = torch.where(take_final[..., None, None], hard[:, r:], hard[:, :r])
+        return actions, torch.minimum(c[:, :r], c[:, r:])
+
+
+def _no_finite_plan(best_c: Tensor, z_traj: Tensor | None, r: int) -> PlanningError:
+    b = int((~torch.isfinite(best_c).any(dim=1)).nonzero()[0, 0])
+    where = "the cost was non-finite"
+    if z_traj is not None:
+        traj = z_traj.detach().reshape(best_c.shape[0], r, *z_traj.shape[1:])[b]
+        bad_t = (~torch.isfinite(traj)).flatten(2).any(-1).any(0).nonzero()
+        if len(bad_t):
+            where = f"the model output first went non-finite at time step {int(bad_t[0, 0])}"
+    return PlanningError(
+        f"GD: no restart of problem {b} reached a finite cost in any iteration; {where} (0-based)"
+    )

@@ -1,0 +1,143 @@
+"""Model predictive path integral control (MPPI), Williams et al. 2017, over open-loop sequences."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents.planners.base import (
+    BestSoFar,
+    check_positive,
+    check_problem,
+    clamp,
+    evaluate,
+    initial_probs,
+    make_generator,
+    make_info,
+    midpoint,
+    mode_one_hot,
+    raise_if_all_nonfinite,
+    sample_categorical,
+    to_blocks,
+)
+
+
+def smoothing_matrix(horizon: int, rho: float, dtype: torch.dtype, device: Any) -> Tensor:
+    """``L [H, H]`` with ``eps = L w`` an AR(1) sequence of unit marginal variance.
+
+    ``eps_0 = w_0``, ``eps_t = rho eps_{t-1} + sqrt(1 - rho^2) w_t``: noise correlated over time
+    with correlation ``rho^|t-s|`` (``rho = 0`` is white noise).
+    """
+    t = torch.arange(horizon, device=device, dtype=dtype)
+    lag = t[:, None] - t[None, :]
+    mat = torch.where(lag >= 0, rho ** lag.clamp_min(0), torch.zeros_like(lag))
+    mat[:, 1:] *= math.sqrt(1.0 - rho**2)
+    return mat
+
+
+class MPPI:
+    """MPPI: perturb the mean sequence, weight each sample by ``exp(-cost / temperature)``.
+
+    Box actions: samples are ``mean + noise_std * half_range * eps`` with ``eps`` white Gaussian
+    noise smoothed over time (AR(1) with correlation ``noise_smoothing``, unit marginal variance),
+    clamped to the bounds; the new mean is the softmax(-(cost - min cost) / temperature)-weighted
+    average of the samples (Williams et al. 2017, eq. 20, without the control-cost term: put one
+    in ``cost`` if wanted). Sample 0 is the current mean. Discrete actions: categorical samples,
+    the new probabilities are the weighted average of the sampled one-hots, mixed with
+    ``discrete_floor`` of the uniform distribution so sampling never collapses. Defaults follow
+    pytorch-mppi (temperature 1) with more iterations per plan, as world-model planning does.
+
+    Returns the cheapest sequence evaluated over all iterations. All ``B`` problems share the
+    same random draws, so a batched call equals ``B`` single calls.
+
+    NaN safety: a sample with a non-finite cost gets weight 0 (cost ``+inf``); if every sample
+    of some problem is non-finite, ``plan`` raises ``PlanningError`` naming the first time step
+    at which the model output went non-finite.
+
+    ``info`` extras: ``"effective_samples"`` (``[iterations, B]``, ``1 / sum w^2``).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_samples: int = 300,
+        iterations: int = 30,
+        temperature: float = 1.0,
+        noise_std: float = 0.2,
+        noise_smoothing: float = 0.5,
+        discrete_floor: float = 0.05,
+        seed: int = 0,
+    ) -> None:
+        check_positive(n_samples=n_samples, iterations=iterations)
+        check_positive(temperature=temperature, noise_std=noise_std)
+        if not 0.0 <= noise_smoothing < 1.0:
+            raise ValueError(f"noise_smoothing must be in [0, 1), got {noise_smoothing}")
+        if not 0.0 <= discrete_floor <= 1.0:
+            raise ValueError(f"discrete_floor must be in [0, 1], got {discrete_floor}")
+        self.n_samples = n_samples
+        self.iterations = iterations
+        self.temperature = temperature
+        self.noise_std = noise_std
+        self.noise_smoothing = noise_smoothing
+        self.discrete_floor = discrete_floor
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    def _weights(self, cost: Tensor) -> Tensor:
+        """``softmax(-(cost - min) / temperature)`` over samples, ``[B, N]``; ``+inf`` -> 0."""
+        return torch.softmax(-(cost - cost.min(dim=1, keepdim=True).values) / self.temperature, 1)
+
+    @torch.no_grad()
+    def plan(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
+        start = time.perf_counter()
+        prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        dev, dt = prob.z0.device, prob.z0.dtype
+        if self.generator is None or self.generator.device != dev:
+            self.generator = make_generator(self.seed, dev)
+        gen = self.generator
+        best = BestSoFar(prob)
+        n, h, a = self.n_samples, prob.horizon, prob.action_size
+        ess = []
+        if prob.discrete:
+            probs = initial_probs(prob, 0.5)
+            uniform = torch.full_like(probs, 1.0 / prob.n_categories)
+        else:
+            mean = prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
+            scale = self.noise_std * (prob.high - prob.low) / 2
+            smooth = smoothing_matrix(h, self.noise_smoothing, dt, dev)
+        for it in range(self.iterations):
+            if prob.discrete:
+                u = torch.rand(n, h, prob.n_blocks, generator=gen, device=dev, dtype=dt)
+                samples = sample_categorical(probs, u)
+                samples[:, 0] = mode_one_hot(probs)
+            else:
+                white = torch.randn(n, h, a, generator=gen, device=dev, dtype=dt)
+                eps = torch.einsum("ts,nsa->nta", smooth, white) * scale
+                eps[0] = 0.0
+                samples = clamp(mean[:, None] + eps, prob)
+            c, z_traj = evaluate(model, prob, samples)
+            raise_if_all_nonfinite(c, z_traj, it, "MPPI")
+            best.update(samples, c)
+            w = self._weights(c)
+            ess.append(1.0 / (w**2).sum(1))
+            if prob.discrete:
+                weighted = torch.einsum("bn,bnhkc->bhkc", w, to_blocks(samples, prob))
+                probs = (1 - self.discrete_floor) * weighted + self.discrete_floor * uniform
+            else:
+                mean = torch.einsum("bn,bnha->bha", w, samples)
+        info = make_info(best.history, start, effective_samples=torch.stack(ess).cpu())
+        return PlanResult(best.actions, best.cost, info)

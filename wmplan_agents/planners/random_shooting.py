@@ -1,0 +1,79 @@
+"""Random shooting: evaluate uniformly random action sequences and keep the best."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents.planners.base import (
+    BestSoFar,
+    check_positive,
+    check_problem,
+    evaluate,
+    make_generator,
+    make_info,
+    raise_if_all_nonfinite,
+    sample_categorical,
+)
+
+
+class RandomShooting:
+    """Uniform random shooting: ``iterations`` batches of ``n_samples`` sequences, best one wins.
+
+    Box actions are drawn uniformly inside the bounds; discrete actions are uniform categories
+    per one-hot block. With ``init_actions`` the first candidate of the first batch is the warm
+    start, so the plan is never worse than it. All ``B`` problems share the same draws, so a
+    batched call equals ``B`` single calls.
+
+    NaN safety: candidates whose cost is non-finite get cost ``+inf`` and are never chosen; if
+    every candidate of some problem in a batch is non-finite, ``plan`` raises ``PlanningError``
+    naming the first time step at which the model output went non-finite.
+    """
+
+    def __init__(self, *, n_samples: int = 1000, iterations: int = 1, seed: int = 0) -> None:
+        check_positive(n_samples=n_samples, iterations=iterations)
+        self.n_samples = n_samples
+        self.iterations = iterations
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    @torch.no_grad()
+    def plan(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
+        start = time.perf_counter()
+        prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        dev, dt = prob.z0.device, prob.z0.dtype
+        if self.generator is None or self.generator.device != dev:
+            self.generator = make_generator(self.seed, dev)
+        gen = self.generator
+        best = BestSoFar(prob)
+        n, h, a = self.n_samples, prob.horizon, prob.action_size
+        for it in range(self.iterations):
+            if prob.discrete:
+                probs = torch.full(
+                    (1, h, prob.n_blocks, prob.n_categories), 1.0 / prob.n_categories, device=dev
+                )
+                u = torch.rand(n, h, prob.n_blocks, generator=gen, device=dev, dtype=dt)
+                samples = sample_categorical(probs.to(dt), u).expand(prob.batch, -1, -1, -1)
+            else:
+                u = torch.rand(n, h, a, generator=gen, device=dev, dtype=dt)
+                samples = (prob.low + (prob.high - prob.low) * u).expand(prob.batch, -1, -1, -1)
+            if it == 0 and prob.init_actions is not None:
+                samples = samples.clone()
+                samples[:, 0] = prob.init_actions
+            c, z_traj = evaluate(model, prob, samples)
+            raise_if_all_nonfinite(c, z_traj, it, "RandomShooting")
+            best.update(samples, c)
+        return PlanResult(best.actions, best.cost, make_info(best.history, start))
