@@ -35,6 +35,18 @@ ENVS: tuple[EnvEntry, ...] = (
         kwargs={"amplitude": 0.5, "omega": 15.0},
     ),
     EnvEntry(
+        id="WMPlan/PushT-v0",
+        entry_point="wmplan_envs.pusht:PushTEnv",
+        max_episode_steps=300,  # as gym-pusht
+        kwargs={"obs_type": "state"},
+        reward_threshold=1.0,
+        variants=(
+            {"obs_type": "pixels"},
+            {"obs_type": "keypoints"},
+            {"goal": "reachable", "relative": True},
+        ),
+    ),
+    EnvEntry(
         id="WMPlan/WallSingle-v0",
         entry_point="wmplan_envs.wall:WallSingleEnv",
         max_episode_steps=100,
