@@ -137,8 +137,11 @@ def test_pixels_goal_image_is_the_point_at_the_goal() -> None:
     batch = np.stack([obs2["achieved_goal"]] * 3)
     rewards = env.compute_reward(batch, batch, np.array([info] * 3))
     np.testing.assert_array_equal(rewards, [reward] * 3)
+    np.testing.assert_array_equal(env.compute_reward(batch, batch, info), [reward] * 3)
     with pytest.raises(ValueError, match="goal_state"):
         env.compute_reward(batch, batch, [{}] * 3)
+    with pytest.raises(ValueError, match="2 info dicts"):
+        env.compute_reward(batch, batch, [info] * 2)
 
 
 def test_missing_headless_opengl_error_says_what_to_install() -> None:

@@ -168,7 +168,11 @@ class PointMazeEnv(GoalEnv):
             d = np.asarray(desired_goal)[..., :2]
             return a, d
         # pixels: an image holds no exact position; use the true states that info carries
-        infos = [info] if isinstance(info, dict) else list(np.asarray(info, dtype=object).flat)
+        batch = np.asarray(achieved_goal).shape[:-3]
+        if isinstance(info, dict):  # one info for every goal image in the batch
+            infos = [info] * int(np.prod(batch, dtype=int))
+        else:
+            infos = list(np.asarray(info, dtype=object).flat)
         try:
             a = np.stack([np.asarray(i["state"])[:2] for i in infos])
             d = np.stack([np.asarray(i["goal_state"])[:2] for i in infos])
@@ -177,7 +181,10 @@ class PointMazeEnv(GoalEnv):
                 "with obs_type='pixels' compute_reward needs info dicts holding 'state' and "
                 f"'goal_state' (one per goal image), got {type(info).__name__}"
             ) from err
-        batch = np.asarray(achieved_goal).shape[:-3]
+        if len(infos) != int(np.prod(batch, dtype=int)):
+            raise ValueError(
+                f"compute_reward got {len(infos)} info dicts for goal images of batch shape {batch}"
+            )
         return a.reshape(*batch, 2), d.reshape(*batch, 2)
 
     def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any:
