@@ -1,0 +1,217 @@
+"""Checkpoints: safetensors weights plus a JSON config that rebuilds the model.
+
+``save(model, "dir/name")`` writes ``dir/name.safetensors`` (every parameter and buffer) and
+``dir/name.json``::
+
+    {"format": "wmplan-model", "version": 1, "class": "MLPDynamics",
+     "module": "wmplan_agents.models.mlp", "kwargs": {...constructor keyword arguments...},
+     "weights": "name.safetensors", "sha256": "<hash of the weights file>",
+     "tensors": {"net.0.weight": [256, 10], ...}, "metadata": {...free-form, e.g. training...}}
+
+A model is checkpointable if it is an ``nn.Module`` with ``get_config() -> dict`` returning its
+constructor keyword arguments (JSON values, or Gymnasium ``Box``/``Discrete`` spaces, which are
+encoded here). ``load(path)`` imports the class (only from ``wmplan_agents`` unless the caller
+passes ``classes={"Name": cls}``), builds it from the kwargs and loads the weights.
+
+Errors (all name the offending file):
+
+* ``FileNotFoundError``: the ``.json`` or the ``.safetensors`` file is missing.
+* :class:`CheckpointError` (a ``ValueError``): the JSON is not valid or not a wmplan config; the
+  weights file is truncated or corrupt (hash mismatch or unreadable); the weights do not match
+  the model the config builds (missing, unexpected or wrongly shaped tensors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+_FORMAT = "wmplan-model"
+_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or dataset file is corrupt, truncated or does not match its model."""
+
+
+# -- spaces as JSON --------------------------------------------------------------------------
+
+
+def space_to_dict(space: gym.spaces.Space) -> dict[str, Any]:
+    """A JSON-able description of a ``Box`` or ``Discrete`` space."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "low": np.asarray(space.low, dtype=np.float64).tolist(),
+            "high": np.asarray(space.high, dtype=np.float64).tolist(),
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+        }
+    raise TypeError(f"cannot serialise action space {space}: expected Box or Discrete")
+
+
+def space_from_dict(d: dict[str, Any]) -> gym.spaces.Space:
+    """The inverse of :func:`space_to_dict`."""
+    kind = d.get("type")
+    if kind == "Discrete":
+        return gym.spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
+    if kind == "Box":
+        dtype = np.dtype(d["dtype"])
+        low = np.asarray(d["low"], dtype=np.float64).reshape(d["shape"]).astype(dtype)
+        high = np.asarray(d["high"], dtype=np.float64).reshape(d["shape"]).astype(dtype)
+        return gym.spaces.Box(low, high, dtype=dtype)
+    raise CheckpointError(f"unknown space description {d!r}: expected type Box or Discrete")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, gym.spaces.Space):
+        return {"__space__": space_to_dict(value)}
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__space__"}:
+            return space_from_dict(value["__space__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+# -- save / load -------------------------------------------------------------------------------
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    path = Path(path)
+    if path.suffix in (".json", ".safetensors"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".json"), path.with_name(path.name + ".safetensors")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save(
+    model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Write ``path.json`` and ``path.safetensors`` (``path`` may carry either suffix).
+
+    Returns the two paths. ``metadata`` (JSON values) is stored in the config as is.
+    """
+    from safetensors.torch import save_file
+
+    if not hasattr(model, "get_config"):
+        raise TypeError(
+            f"{type(model).__name__} has no get_config(); a checkpointable model returns its "
+            "constructor keyword arguments from get_config()"
+        )
+    json_path, weights_path = _paths(path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(weights_path))
+    config = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "class": type(model).__name__,
+        "module": type(model).__module__,
+        "kwargs": _encode(model.get_config()),
+        "weights": weights_path.name,
+        "sha256": _sha256(weights_path),
+        "tensors": {k: list(v.shape) for k, v in tensors.items()},
+        "metadata": _encode(metadata or {}),
+    }
+    json_path.write_text(json.dumps(config, indent=1))
+    return json_path, weights_path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The parsed JSON config of a checkpoint (kwargs decoded back to spaces)."""
+    json_path, _ = _paths(path)
+    if not json_path.is_file():
+        raise FileNotFoundError(f"checkpoint config not found: {json_path}")
+    try:
+        config = json.loads(json_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"checkpoint config {json_path} is not valid JSON: {err}") from err
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        raise CheckpointError(
+            f'{json_path} is not a wmplan model config (expected "format": "{_FORMAT}")'
+        )
+    for key in ("class", "module", "kwargs", "sha256", "tensors"):
+        if key not in config:
+            raise CheckpointError(f"checkpoint config {json_path} lacks the field {key!r}")
+    config["kwargs"] = _decode(config["kwargs"])
+    return config
+
+
+def load(
+    path: str | Path,
+    *,
+    classes: dict[str, type] | None = None,
+    map_location: str | torch.device = "cpu",
+) -> torch.nn.Module:
+    """Rebuild the model saved at ``path`` (see the module docstring for the errors).
+
+    ``classes`` maps class names to classes for models defined outside ``wmplan_agents``.
+    The model is returned in eval mode.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    json_path, weights_path = _paths(path)
+    config = read_config(json_path)
+    if not weights_path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint weights not found: {weights_path} (config {json_path})"
+        )
+    if _sha256(weights_path) != config["sha256"]:
+        raise CheckpointError(
+            f"weights file {weights_path} does not match its config {json_path} (sha256 differs): "
+            "the file is truncated, corrupt, or from another save"
+        )
+    name, module = config["class"], config["module"]
+    if classes and name in classes:
+        cls = classes[name]
+    elif module == "wmplan_agents" or module.startswith("wmplan_agents."):
+        cls = getattr(importlib.import_module(module), name, None)
+        if cls is None:
+            raise CheckpointError(f"{json_path}: class {name!r} not found in module {module}")
+    else:
+        raise CheckpointError(
+            f"{json_path}: class {module}.{name} is outside wmplan_agents; pass "
+            f"classes={{{name!r}: YourClass}} to load it"
+        )
+    model = cls(**config["kwargs"])
+    try:
+        tensors = load_file(str(weights_path), device=str(map_location))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"weights file {weights_path} is unreadable: {err}") from err
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != got:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+        raise CheckpointError(
+            f"weights {weights_path} do not match the {name} built from {json_path}: "
+            f"missing {missing}, unexpected {extra}, wrong shape {shapes}"
+        )
+    model.load_state_dict(tensors)
+    return model.to(map_location).eval()

@@ -1,0 +1,127 @@
+"""``ConvWorldModel``: a small conv encoder with a latent predictor, for pixel observations.
+
+Observations are uint8 images ``[B, H, W, C]`` (HWC, as the envs return them), scaled to
+``[0, 1]``. The encoder is ``n_layers`` stride-2 convolutions and a linear map to ``latent_dim``;
+the predictor is a residual MLP in latent space; an optional mirrored decoder gives the
+reconstruction loss that anchors the latent (:meth:`ConvWorldModel.default_objective`:
+reconstruction + one-step latent prediction). Without the decoder, train it with
+:class:`~wmplan_agents.objectives.InfoNCE` plus prediction so the latent does not collapse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import Tensor, nn
+
+from wmplan_agents.contracts import action_dim
+from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
+
+
+class ConvWorldModel(nn.Module):
+    """Conv encoder ``[B, H, W, C] -> [B, latent_dim]``, residual latent predictor, decoder.
+
+    ``H`` and ``W`` must be divisible by ``2 ** n_layers``. Satisfies
+    :class:`~wmplan_agents.contracts.WorldModel`.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int] | list[int],
+        action_space: gym.spaces.Space,
+        *,
+        latent_dim: int = 32,
+        channels: int = 32,
+        n_layers: int = 4,
+        hidden: int = 256,
+        depth: int = 2,
+        action_repeat: int = 1,
+        decoder: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        h, w, c = (int(v) for v in obs_shape)
+        if h % 2**n_layers or w % 2**n_layers:
+            raise ValueError(
+                f"image size {h}x{w} must be divisible by 2**n_layers = {2**n_layers}; "
+                "resize the observations or lower n_layers"
+            )
+        self.action_space = action_space
+        self.action_repeat = check_action_repeat(action_repeat)
+        self.obs_shape = (h, w, c)
+        self._config = dict(
+            obs_shape=[h, w, c],
+            action_space=action_space,
+            latent_dim=int(latent_dim),
+            channels=int(channels),
+            n_layers=int(n_layers),
+            hidden=int(hidden),
+            depth=int(depth),
+            action_repeat=self.action_repeat,
+            decoder=bool(decoder),
+            seed=int(seed),
+        )
+        self._feat = (channels, h // 2**n_layers, w // 2**n_layers)
+        n_feat = channels * self._feat[1] * self._feat[2]
+        with seeded(seed):
+            enc: list[nn.Module] = []
+            for i in range(n_layers):
+                enc += [nn.Conv2d(c if i == 0 else channels, channels, 4, 2, 1), nn.SiLU()]
+            self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(n_feat, latent_dim))
+            self.predictor = make_mlp(latent_dim + action_dim(self), latent_dim, hidden, depth)
+            self.decoder: nn.Module | None = None
+            if decoder:
+                dec: list[nn.Module] = [nn.Linear(latent_dim, n_feat), nn.Unflatten(1, self._feat)]
+                for i in range(n_layers):
+                    last = i == n_layers - 1
+                    dec += [
+                        nn.SiLU(),
+                        nn.ConvTranspose2d(channels, c if last else channels, 4, 2, 1),
+                    ]
+                self.decoder = nn.Sequential(*dec)
+        mid, half = action_scaling(action_space, self.action_repeat)
+        self.register_buffer("action_mid", mid, persistent=False)
+        self.register_buffer("action_half", half, persistent=False)
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def obs_to_input(self, obs: Tensor) -> Tensor:
+        """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``."""
+        if tuple(obs.shape[1:]) != self.obs_shape:
+            raise ValueError(
+                f"expected images [B, {', '.join(map(str, self.obs_shape))}] (HWC), "
+                f"got {list(obs.shape)}"
+            )
+        return obs.float().permute(0, 3, 1, 2) / 255.0
+
+    def encode(self, obs: Tensor) -> Tensor:
+        return self.encoder(self.obs_to_input(obs))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """``[B, latent_dim] -> [B, C, H, W]`` in ``[0, 1]`` units (needs ``decoder=True``)."""
+        if self.decoder is None:
+            raise ValueError("this ConvWorldModel was built with decoder=False")
+        return self.decoder(z)
+
+    def step(self, z: Tensor, a: Tensor) -> Tensor:
+        an = (a - self.action_mid) / self.action_half
+        return z + self.predictor(torch.cat([z, an], dim=-1))
+
+    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
+        z, out = z0, []
+        for t in range(actions.shape[1]):
+            z = self.step(z, actions[:, t])
+            out.append(z)
+        return torch.stack(out, dim=1)
+
+    def default_objective(self) -> Any:
+        """Reconstruction + one-step latent prediction (with decoder), else InfoNCE +
+        prediction."""
+        from wmplan_agents.objectives import InfoNCE, Prediction, Reconstruction
+
+        if self.decoder is not None:
+            return Reconstruction() + Prediction(horizon=1)
+        return InfoNCE() + Prediction(horizon=1)

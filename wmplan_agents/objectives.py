@@ -1,0 +1,286 @@
+"""Training objectives, combinable with ``+`` and scalar ``*``.
+
+An objective is called as ``objective(model, batch, generator) -> {"loss": Tensor, part: Tensor}``
+on a batch in env-step units (``{"obs": [B, L + 1, ...], "actions": [B, L, a]}``, see
+:mod:`wmplan_agents.data`), and says through ``window(model)`` how many env steps ``L`` it needs.
+Every random draw comes from the ``torch.Generator`` passed in by the training loop.
+
+* :class:`Prediction`: one- or multi-step latent prediction MSE (open-loop rollout of ``step``).
+* :class:`SpectralReg`: HELM's Jacobian penalty ``||d f/d z||_F^2 + ||d f/d a||_F^2``.
+* :class:`HFInvariance`: high-frequency invariance ``|E(x) - E(x + delta)|^2`` of an energy.
+* :class:`EnergyRegression`: MSE of a model's energy to a target energy.
+* :class:`InfoNCE`: contrastive metric alignment between ``z_t`` and ``z_{t+1}``.
+* :class:`Reconstruction`: pixel reconstruction for models with a decoder.
+
+``objective.on("coarse")`` applies an objective to ``model.coarse`` (e.g. HELM's k-step level).
+
+Example: ``Prediction(horizon=5) + 0.01 * SpectralReg()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wmplan_agents.contracts import action_repeat
+
+Losses = dict[str, Tensor]
+
+
+def model_actions(model: Any, env_actions: Tensor, steps: int) -> Tensor:
+    """The first ``steps`` model actions ``[B, steps, k * a]`` of env actions ``[B, L, a]``."""
+    k = action_repeat(model)
+    b, length, a = env_actions.shape
+    if length < steps * k:
+        raise ValueError(f"need {steps * k} env actions per window, got {length}")
+    return env_actions[:, : steps * k].reshape(b, steps, k * a)
+
+
+class Objective:
+    """Base class: a weighted sum of terms with a name."""
+
+    name = "objective"
+
+    def window(self, model: Any) -> int:
+        """Env steps per batch window this objective needs."""
+        return action_repeat(model)
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        raise NotImplementedError
+
+    def __add__(self, other: Objective) -> Objective:
+        return Sum([(1.0, self), (1.0, other)])
+
+    def __mul__(self, weight: float) -> Objective:
+        return Sum([(float(weight), self)])
+
+    __rmul__ = __mul__
+
+    def on(self, attribute: str) -> Objective:
+        """This objective applied to ``model.<attribute>`` (called first if it is a method)."""
+        return OnSubmodel(self, attribute)
+
+
+class Sum(Objective):
+    """``sum_i w_i * term_i``; the parts of every term are reported under their names."""
+
+    name = "sum"
+
+    def __init__(self, terms: list[tuple[float, Objective]]) -> None:
+        flat: list[tuple[float, Objective]] = []
+        for w, t in terms:
+            if isinstance(t, Sum):
+                flat += [(w * w2, t2) for w2, t2 in t.terms]
+            else:
+                flat.append((w, t))
+        self.terms = flat
+
+    def __add__(self, other: Objective) -> Objective:
+        return Sum([*self.terms, (1.0, other)])
+
+    def window(self, model: Any) -> int:
+        return max(t.window(model) for _, t in self.terms)
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        out: Losses = {}
+        total: Tensor | None = None
+        for w, term in self.terms:
+            parts = term(model, batch, generator)
+            total = w * parts["loss"] if total is None else total + w * parts["loss"]
+            name = term.name
+            while name in out:
+                name += "'"
+            out[name] = parts["loss"].detach()
+        assert total is not None
+        out["loss"] = total
+        return out
+
+    def __repr__(self) -> str:
+        return " + ".join(f"{w:g} * {t!r}" for w, t in self.terms)
+
+
+class OnSubmodel(Objective):
+    def __init__(self, objective: Objective, attribute: str) -> None:
+        self.objective, self.attribute = objective, attribute
+        self.name = f"{objective.name}@{attribute}"
+
+    def _sub(self, model: Any) -> Any:
+        sub = getattr(model, self.attribute)
+        return sub() if callable(sub) and not isinstance(sub, torch.nn.Module) else sub
+
+    def window(self, model: Any) -> int:
+        return self.objective.window(self._sub(model))
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        return self.objective(self._sub(model), batch, generator)
+
+    def __repr__(self) -> str:
+        return f"{self.objective!r}.on({self.attribute!r})"
+
+
+def _scale(model: Any, like: Tensor) -> Tensor:
+    scale = getattr(model, "loss_scale", None)
+    return torch.ones_like(like[0]) if scale is None else scale
+
+
+class Prediction(Objective):
+    """Open-loop ``horizon``-step prediction MSE in latent space, averaged over steps.
+
+    Targets are ``encode(obs)`` every ``action_repeat`` env steps, detached when
+    ``detach_target`` (needed for learned encoders, harmless for fixed ones). Errors are divided
+    by ``model.loss_scale`` when the model has one (per-dimension state std for state models).
+    """
+
+    name = "prediction"
+
+    def __init__(self, horizon: int = 1, detach_target: bool = True) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got {horizon}")
+        self.horizon, self.detach_target = int(horizon), detach_target
+
+    def window(self, model: Any) -> int:
+        return self.horizon * action_repeat(model)
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        k, h = action_repeat(model), self.horizon
+        obs = batch["obs"]
+        acts = model_actions(model, batch["actions"], h)
+        z0 = model.encode(obs[:, 0])
+        targets = obs[:, k : h * k + 1 : k]
+        zt = model.encode(targets.reshape(-1, *targets.shape[2:])).reshape(len(obs), h, -1)
+        if self.detach_target:
+            zt = zt.detach()
+        z, loss = z0, torch.zeros((), device=obs.device)
+        scale = _scale(model, z0)
+        for t in range(h):
+            z = model.step(z, acts[:, t])
+            loss = loss + (((z - zt[:, t]) / scale) ** 2).mean()
+        return {"loss": loss / h}
+
+    def __repr__(self) -> str:
+        return f"Prediction(horizon={self.horizon})"
+
+
+class SpectralReg(Objective):
+    """HELM's spectral regularisation: ``E ||d step/d z||_F^2 + ||d step/d a||_F^2``.
+
+    The report computes the gradient of ``sum(step(z, a))``, which measures ``||J^T 1||``; here
+    the Frobenius norms are estimated without bias by Hutchinson's trick,
+    ``E_v ||J^T v||^2 = ||J||_F^2`` with ``v ~ N(0, I)`` (``n_probes`` draws), at the batch's
+    first latents and model actions. Jacobians are in latent units divided by ``loss_scale``.
+    """
+
+    name = "spectral"
+
+    def __init__(self, n_probes: int = 1) -> None:
+        self.n_probes = int(n_probes)
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        z = model.encode(batch["obs"][:, 0]).detach().requires_grad_(True)
+        a = model_actions(model, batch["actions"], 1)[:, 0].detach().requires_grad_(True)
+        out = model.step(z, a) / _scale(model, z)
+        total = torch.zeros((), device=z.device)
+        for _ in range(self.n_probes):
+            v = torch.randn(out.shape, generator=generator, device="cpu").to(out)
+            gz, ga = torch.autograd.grad((out * v).sum(), (z, a), create_graph=True)
+            gz = gz * _scale(model, z)
+            total = total + gz.pow(2).sum(-1).mean() + ga.pow(2).sum(-1).mean()
+        return {"loss": total / self.n_probes}
+
+    def __repr__(self) -> str:
+        return "SpectralReg()"
+
+
+class HFInvariance(Objective):
+    """High-frequency invariance ``E |E(x) - E(x + delta)|^2``, ``delta ~ N(0, sigma^2 I)``.
+
+    For models with ``energy(x) -> [B]``; ``x`` is ``batch[key]``.
+    """
+
+    name = "hf_invariance"
+
+    def __init__(self, sigma: float = 0.1, key: str = "x") -> None:
+        if not sigma > 0:
+            raise ValueError(f"sigma must be positive, got {sigma}")
+        self.sigma, self.key = float(sigma), key
+
+    def window(self, model: Any) -> int:
+        return 1
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        x = batch[self.key]
+        delta = torch.randn(x.shape, generator=generator, device="cpu").to(x) * self.sigma
+        return {"loss": ((model.energy(x) - model.energy(x + delta)) ** 2).mean()}
+
+    def __repr__(self) -> str:
+        return f"HFInvariance(sigma={self.sigma})"
+
+
+class EnergyRegression(Objective):
+    """``E |E(x) - target|^2`` for batches ``{x_key: [B, d], target_key: [B]}``."""
+
+    name = "energy"
+
+    def __init__(self, x_key: str = "x", target_key: str = "energy") -> None:
+        self.x_key, self.target_key = x_key, target_key
+
+    def window(self, model: Any) -> int:
+        return 1
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        return {"loss": ((model.energy(batch[self.x_key]) - batch[self.target_key]) ** 2).mean()}
+
+    def __repr__(self) -> str:
+        return "EnergyRegression()"
+
+
+class InfoNCE(Objective):
+    """Contrastive metric alignment: InfoNCE between ``z_t`` and ``z_{t+1}`` (one model step).
+
+    ``sim = normalize(z_t) @ normalize(z_{t+1})^T / tau``; cross-entropy with the matching row as
+    the positive and the other rows of the batch as negatives, averaged over both directions
+    (``t -> t+1`` and ``t+1 -> t``). Gradients reach the encoder through both sides, which keeps a
+    latent model trained without reconstruction from collapsing.
+    """
+
+    name = "infonce"
+
+    def __init__(self, tau: float = 0.1, symmetric: bool = True) -> None:
+        if not tau > 0:
+            raise ValueError(f"tau must be positive, got {tau}")
+        self.tau, self.symmetric = float(tau), symmetric
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        k = action_repeat(model)
+        z0 = F.normalize(model.encode(batch["obs"][:, 0]), dim=-1)
+        z1 = F.normalize(model.encode(batch["obs"][:, k]), dim=-1)
+        logits = z0 @ z1.T / self.tau
+        labels = torch.arange(len(z0), device=z0.device)
+        loss = F.cross_entropy(logits, labels)
+        if self.symmetric:
+            loss = 0.5 * (loss + F.cross_entropy(logits.T, labels))
+        return {"loss": loss}
+
+    def __repr__(self) -> str:
+        return f"InfoNCE(tau={self.tau})"
+
+
+class Reconstruction(Objective):
+    """``E |decode(encode(o)) - o|^2`` over the window's first observation (model needs
+    ``decode``; pixel observations are compared in ``[0, 1]``)."""
+
+    name = "reconstruction"
+
+    def window(self, model: Any) -> int:
+        return 1
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        obs = batch["obs"][:, 0]
+        target = model.obs_to_input(obs) if hasattr(model, "obs_to_input") else obs
+        return {"loss": ((model.decode(model.encode(obs)) - target) ** 2).mean()}
+
+    def __repr__(self) -> str:
+        return "Reconstruction()"
