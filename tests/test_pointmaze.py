@@ -23,6 +23,7 @@ def _reference_like(env: PointMazeEnv):
     from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv as Reference
 
     ref = Reference(maze_map=env.maze_map, continuing_task=True, reset_target=False)
+    os.remove(ref.tmp_xml_file_path)  # the reference leaves its maze XML in the temp folder
     ref.reset(seed=0)
     ref.goal = env.wrapped.goal.copy()
     ref.update_target_site_pos()

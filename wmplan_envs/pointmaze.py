@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -135,6 +136,9 @@ class PointMazeEnv(GoalEnv):
             continuing_task=self.continuing_task,
             reset_target=False,
         )
+        # the reference writes its maze XML to a temporary file per env; the model is loaded now
+        with contextlib.suppress(OSError):
+            os.remove(self._maze.tmp_xml_file_path)
         self._target_site = self._maze.target_site_id
         self._maze.model.site_group[self._target_site] = _TARGET_GROUP
 
