@@ -50,29 +50,40 @@ def uniform_policy(action_space: gym.spaces.Space) -> Policy:
     raise TypeError(f"unsupported action space {action_space}: expected Box or Discrete")
 
 
-# env id (without version) -> name of a factory in wmplan_envs.policies, if that module has it
-_DATA_LIKE = {"PushT": "pusht_policy", "WallSingle": "wall_policy"}
+class StatePolicy:
+    """Adapts a data-like policy of :mod:`wmplan_envs.policies` (``reset()``, ``policy(state,
+    rng)``) to :func:`collect`: it is fed ``info["state"]``, the true state, so it also works when
+    the observations are pixels, and is reset at every episode start."""
+
+    wants_state = True
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def reset(self) -> None:
+        if hasattr(self.inner, "reset"):
+            self.inner.reset()
+
+    def __call__(self, state: Any, rng: np.random.Generator) -> Any:
+        return self.inner(state, rng)
 
 
 def default_policy(env: gym.Env) -> Policy:
     """The data-like policy of an env, as issue 7 asks.
 
-    Push-T and WallSingle use the pushing policy / von-Mises random walk of
-    ``wmplan_envs.policies`` when that module provides them (a factory ``pusht_policy(env)`` or
-    ``wall_policy(env)`` returning a ``policy(obs, rng)`` callable); every other env (the
-    analytic envs, PointMaze, MiniGrid) uses :func:`uniform_policy`.
+    Push-T: the scripted pushing policy (relative actions if the env uses them); WallSingle: the
+    von-Mises random walk (both from :mod:`wmplan_envs.policies`, fed the true state); every other
+    env (the analytic envs, PointMaze, MiniGrid): :func:`uniform_policy`.
     """
     spec_id = env.spec.id if env.spec is not None else ""
     name = spec_id.split("/")[-1].rsplit("-v", 1)[0]
-    factory_name = _DATA_LIKE.get(name)
-    if factory_name is not None:
-        try:
-            from wmplan_envs import policies  # type: ignore[attr-defined]
-        except ImportError:
-            policies = None
-        factory = getattr(policies, factory_name, None)
-        if factory is not None:
-            return factory(env.unwrapped)
+    if name in ("PushT", "WallSingle"):
+        from wmplan_envs import policies
+
+        if name == "PushT":
+            relative = bool(getattr(env.unwrapped, "relative", False))
+            return StatePolicy(policies.PushTPushingPolicy(relative=relative))
+        return StatePolicy(policies.WallRandomWalkPolicy())
     return uniform_policy(env.action_space)
 
 
@@ -250,7 +261,9 @@ def collect(
     """Run ``policy`` in ``env`` for ``n_steps`` env steps and return the transitions.
 
     ``env``: an env or an id for ``gym.make`` (with ``env_kwargs``). ``policy``: a callable
-    ``policy(obs, rng)``, ``"uniform"``, or ``None`` for :func:`default_policy`. Episodes are
+    ``policy(obs, rng)``, ``"uniform"``, or ``None`` for :func:`default_policy`; a policy with
+    ``wants_state = True`` gets ``info["state"]`` instead of the observation, and one with a
+    ``reset()`` method is reset at every episode start. Episodes are
     reset with seeds ``seed, seed + 1, ...``; the policy draws from ``numpy.random.default_rng(
     seed)``, so the same seed gives the same data. Dict observations are reduced to
     ``obs[obs_key]``; ``info["state"]`` is stored too when the env reports it.
@@ -278,10 +291,14 @@ def collect(
 
     obs_l, act_l, nxt_l, ep_l, st_l, nst_l = [], [], [], [], [], []
     episode = 0
+    wants_state = bool(getattr(policy, "wants_state", False))
+    reset_policy = getattr(policy, "reset", None)
     obs, info = env.reset(seed=seed)
+    if reset_policy is not None:
+        reset_policy()
     try:
         for _ in tqdm(range(n_steps), desc=f"collect {env_id}", disable=not progress):
-            action = policy(obs, rng)
+            action = policy(info["state"] if wants_state else obs, rng)
             nxt, _, terminated, truncated, nxt_info = env.step(action)
             obs_l.append(pick(obs))
             act_l.append(np.asarray(action))
@@ -293,6 +310,8 @@ def collect(
             if terminated or truncated:
                 episode += 1
                 obs, info = env.reset(seed=seed + episode)
+                if reset_policy is not None:
+                    reset_policy()
     finally:
         if owns_env:
             env.close()
