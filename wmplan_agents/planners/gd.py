@@ -53,7 +53,7 @@ class GradientDescent:
         lr: float = 0.1,
         max_grad_norm: float = 10.0,
         betas: tuple[float, float] = (0.9, 0.999),
-        init_logit_scale: float = 1.0,
+        init_logit_scale: float = 3.0,
         seed: int = 0,
     ) -> None:
         check_positive(iterations=iterations, n_restarts=n_restarts, lr=lr)
@@ -111,7 +111,7 @@ class GradientDescent:
         b, r = prob.batch, self.n_restarts
         x = self._random_init(prob, gen)[None].repeat(b, 1, 1, 1)  # [B, R, H, A]
         if prob.discrete:
-            x[:, 0] = to_blocks(initial_probs(prob, 1.0), prob).clamp_min(1e-6).log().flatten(-2)
+            x[:, 0] = initial_probs(prob, 1.0).clamp_min(1e-6).log().flatten(-2)
         else:
             x[:, 0] = prob.init_actions if prob.init_actions is not None else midpoint(prob)
         step = self.lr * ((prob.high - prob.low) / 2 if not prob.discrete else 1.0)
