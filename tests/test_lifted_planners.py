@@ -283,3 +283,22 @@ def test_discrete_actions_are_hard_one_hots_that_reach_the_goal(cls):
     acts = result.actions
     assert set(acts.unique().tolist()) <= {0.0, 1.0} and torch.equal(acts.sum(-1), torch.ones(2, 6))
     assert torch.allclose(result.cost, torch.zeros(2), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["grasp"])  # latco through MPCAgent: 0/3, not yet understood
+def test_mpc_agent_with_lifted_planner_solves_linear_expansive(name):
+    from wmplan_agents import MPCAgent, ground_truth
+
+    env = gym.make("WMPlan/LinearExpansive-v0")
+    agent = MPCAgent(ground_truth(env), planner=name)  # the registry preset
+    successes = 0
+    for seed in range(3):
+        obs, info = env.reset(seed=seed)
+        agent.reset()
+        for _ in range(50):
+            action, _ = agent.predict(obs, deterministic=True)
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        successes += int(info["is_success"])
+    assert successes == 3
