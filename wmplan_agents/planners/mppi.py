@@ -125,8 +125,8 @@ class MPPI:
                 samples = sample_categorical(probs, u)
                 samples[:, 0] = mode_one_hot(probs)
             else:
-                white = torch.randn(n, h, a, generator=gen, device=dev, dtype=dt)
-                eps = torch.einsum("ts,nsa->nta", smooth, white) * scale
+                white = torch.randn(h, n * a, generator=gen, device=dev, dtype=dt)
+                eps = (smooth @ white).view(h, n, a).transpose(0, 1) * scale  # one GEMM
                 eps[0] = 0.0
                 samples = clamp(mean[:, None] + eps, prob)
             c, z_traj = evaluate(model, prob, samples)
