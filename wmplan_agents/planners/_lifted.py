@@ -28,6 +28,24 @@ def initial_actions(model: Any, prob: Problem) -> Tensor:
     return torch.maximum(torch.minimum(a, high), low)
 
 
+def initial_states(model: Any, prob: Problem, actions: Tensor, from_actions: bool) -> Tensor:
+    """Virtual states ``s_1..s_{T-1}`` ``[B, T-1, D]`` before noise.
+
+    On the line from ``z0`` to the goal (GRASP, Sec. 4.1), or, with ``from_actions``, the
+    rollout of ``actions`` (a warm start's own trajectory, so states and actions start
+    consistent); rows whose rollout is non-finite start on the line instead.
+    """
+    z0, z_goal, t_len = prob.z0.detach(), prob.z_goal.detach(), prob.horizon
+    frac = torch.arange(1, t_len, dtype=z0.dtype, device=z0.device)[None, :, None] / t_len
+    line = frac * z_goal[:, None] + (1 - frac) * z0[:, None]
+    if not from_actions or t_len == 1:
+        return line
+    with torch.no_grad():
+        traj = contracts.rollout(model, z0, harden(model, actions.detach()))[:, :-1]
+    finite = torch.isfinite(traj).reshape(traj.shape[0], -1).all(-1)
+    return torch.where(finite[:, None, None], traj.to(line.dtype), line)
+
+
 def project(model: Any, actions: Tensor, low: Tensor, high: Tensor) -> Tensor:
     """Into the bounds (Box), or each one-hot block onto the probability simplex (Discrete), so
     relaxed discrete actions stay probability vectors (Euclidean projection, sort-based)."""

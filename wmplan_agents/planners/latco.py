@@ -37,7 +37,14 @@ class LatCo:
     Defaults (ours; the GRASP paper sweeps LatCo's settings without listing them):
     ``iterations=300``, ``lr=0.2``, ``dual_lr=10.0``, ``max_weight=1e4``, ``init_noise=0.0``,
     ``eval_every=10``. States start on the line from ``z0`` to the goal (plus ``init_noise``),
-    actions at zero, as GRASP's are (Sec. 4.1).
+    actions at zero, as GRASP's are (Sec. 4.1). Given ``init_actions`` (a warm start, e.g. the
+    unexecuted tail of the previous MPC plan), the actions start there and, with
+    ``warm_states=True`` (default), the states start on the rollout of those actions, as
+    collocation warm-starts the whole previous trajectory. On the line instead, states and
+    actions would disagree: the dynamics penalty then drags the actions back towards a path
+    that spreads the move evenly over the full horizon, so with a final-state cost every
+    replan arrives exactly at step ``T`` and a receding-horizon agent never arrives (measured:
+    0/3 LinearExpansive episodes through ``MPCAgent``; see docs/design.md).
 
     ``info``: ``cost_history`` ``[iterations, B]`` (the lifted loss), ``rollout_cost_history``
     (rolled-out cost at each evaluation), ``weights`` ``[B, T]`` (final ``lam_t``),
@@ -54,6 +61,7 @@ class LatCo:
         max_weight: float = 1e4,
         init_noise: float = 0.0,
         eval_every: int = 10,
+        warm_states: bool = True,
         seed: int = 0,
     ) -> None:
         if not isinstance(iterations, int) or iterations < 0:
@@ -73,6 +81,7 @@ class LatCo:
         self.max_weight = float(max_weight)
         self.init_noise = float(init_noise)
         self.eval_every = eval_every
+        self.warm_states = bool(warm_states)
         self.seed = seed
         self._gen = base.make_generator(seed)
 
@@ -94,8 +103,8 @@ class LatCo:
         cost_fn = contracts.goal_cost if cost is None else cost
 
         actions = _lifted.initial_actions(model, prob)
-        frac = torch.arange(1, t_len, dtype=z0.dtype, device=z0.device)[None, :, None] / t_len
-        states = frac * z_goal[:, None] + (1 - frac) * z0[:, None]
+        warm = self.warm_states and prob.init_actions is not None
+        states = _lifted.initial_states(model, prob, actions, from_actions=warm)
         if self.init_noise > 0:
             states = states + self.init_noise * _lifted.randn(
                 self._gen, tuple(states.shape), states
