@@ -123,5 +123,33 @@ def eval_command(
     typer.echo(format_table(rows, title="wmplan eval"))
 
 
+@app.command("reproduce")
+def reproduce_command(
+    name: Annotated[str, typer.Argument(help="which experiment, e.g. spectral-cliff")],
+    out: Annotated[str | None, typer.Option(help="output folder (default outputs/NAME)")] = None,
+    settings_set: Annotated[
+        list[str] | None, typer.Option("--set", help="setting KEY=VALUE (repeatable)")
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = False,
+) -> None:
+    """Reproduce a paper experiment: print its table beside the paper's, save plot and JSON."""
+    import torch
+
+    from wmplan_agents.reproduce import REPRODUCTIONS, reproduce
+
+    if name not in REPRODUCTIONS:
+        listing = ", ".join(f"{k} ({v.summary})" for k, v in REPRODUCTIONS.items())
+        raise typer.BadParameter(f"unknown reproduction {name!r}; expected one of: {listing}")
+    torch.set_num_threads(threads)
+    overrides = parse_assignments(settings_set, "--set")
+    try:
+        result = reproduce(name, out, progress=progress, echo=typer.echo, **overrides)
+    except (ValueError, TypeError) as err:
+        raise typer.BadParameter(str(err)) from err
+    for kind, path in result.files.items():
+        typer.echo(f"{kind}: {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,164 @@
+"""The reproductions of the Two Pillars experiments, run at a tiny size (full-size numbers are in
+docs/results.md): outputs are produced, well formed, and the robust claims hold."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wmplan_agents.reproduce import REPRODUCTIONS, make_settings, reproduce
+from wmplan_agents.reproduce.common import wilson_interval
+from wmplan_agents.reproduce.spectral_cliff import rollout_jacobian_norms
+
+
+def test_wilson_interval_known_values_and_errors():
+    lo, hi = wilson_interval(0, 50)
+    assert lo == 0.0 and hi == pytest.approx(0.07135, abs=1e-4)
+    lo, hi = wilson_interval(50, 50)
+    assert lo == pytest.approx(1 - 0.07135, abs=1e-4) and hi == 1.0
+    lo, hi = wilson_interval(25, 50)
+    assert lo < 0.5 < hi and lo + hi == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(3, 2)
+    with pytest.raises(ValueError, match="n=0"):
+        wilson_interval(0, 0)
+
+
+def test_registry_names_and_settings_errors():
+    assert {"spectral-cliff", "funnel", "minigrid"} <= set(REPRODUCTIONS)
+    for name in ("spectral-cliff", "funnel", "minigrid"):
+        cls, fn = REPRODUCTIONS[name].load()
+        assert callable(fn) and isinstance(make_settings(name), cls)
+    with pytest.raises(ValueError, match="no settings"):
+        make_settings("funnel", bogus=1)
+    with pytest.raises(ValueError, match="unknown reproduction"):
+        make_settings("nope")
+    with pytest.raises(ValueError, match="positive"):
+        make_settings("funnel", n_starts=0)
+
+
+class _Linear(nn.Module):
+    def __init__(self, w: np.ndarray, b: np.ndarray) -> None:
+        super().__init__()
+        self.w = torch.as_tensor(w, dtype=torch.float32)
+        self.b = torch.as_tensor(b, dtype=torch.float32)
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return z @ self.w.T + a @ self.b.T
+
+
+def test_rollout_jacobian_norm_of_the_true_system_is_w_power_b():
+    import gymnasium as gym
+
+    import wmplan_envs  # noqa: F401
+
+    env = gym.make("WMPlan/LinearExpansive-v0").unwrapped
+    gen = torch.Generator().manual_seed(0)
+    z0 = torch.randn(3, 4, generator=gen)
+    acts = torch.rand(3, 12, 4, generator=gen) * 2 - 1
+    norms = rollout_jacobian_norms(_Linear(env.W, env.B), z0, acts)
+    expected = [np.linalg.norm(np.linalg.matrix_power(env.W, t) @ env.B, 2) for t in range(12)]
+    np.testing.assert_allclose(norms, np.tile(expected, (3, 1)), rtol=1e-4)
+
+
+def _json(result) -> dict:
+    with open(result.files["json"]) as f:
+        return json.load(f)
+
+
+def test_spectral_cliff_tiny(tmp_path):
+    lines: list[str] = []
+    r = reproduce(
+        "spectral-cliff",
+        tmp_path,
+        echo=lines.append,
+        data_steps=600,
+        episode_steps=20,
+        hidden=16,
+        epochs=2,
+        max_horizon=12,
+        n_rollouts=4,
+    )
+    assert (tmp_path / "spectral_cliff.png").stat().st_size > 0
+    data = _json(r)
+    assert data["paper"]["flat_norm_T50"] == 1712.0
+    assert "1712" in lines[0] and "T=12" in lines[0]
+    # the true system's norm grows like expansion^T (spectral radius 1.15)
+    true = np.asarray(r.true_norm)
+    assert len(true) == 12 and true[-1] / true[-2] == pytest.approx(1.15, rel=0.05)
+    for name in ("flat", "helm"):
+        assert len(r.norm[name]) == len(r.rel_error[name]) == 12
+        assert all(math.isfinite(v) and v >= 0 for v in r.norm[name] + r.rel_error[name])
+    assert data["result"]["norm"]["flat"] == pytest.approx(r.norm["flat"])
+
+
+def test_funnel_tiny(tmp_path):
+    lines: list[str] = []
+    r = reproduce(
+        "funnel",
+        tmp_path,
+        echo=lines.append,
+        data_samples=1000,
+        hidden=16,
+        depth=2,
+        epochs=2,
+        n_starts=100,
+        gd_steps=1000,
+    )
+    assert (tmp_path / "funnel.png").stat().st_size > 0
+    assert "96.4%" in lines[0]
+    for name in ("true", "flat", "helm"):
+        lo, hi = r.interval[name]
+        assert 0 <= r.reached[name] <= 100 and lo <= r.coverage[name] <= hi
+        assert r.at_goal[name] <= 100
+    # the robust claim: plain GD on the true rugged landscape rarely reaches the global basin
+    assert r.coverage["true"] <= 0.25
+    assert r.at_goal["true"] == r.reached["true"]
+    assert _json(r)["result"]["reached"] == r.reached
+
+
+def test_minigrid_tiny(tmp_path):
+    lines: list[str] = []
+    r = reproduce(
+        "minigrid",
+        tmp_path,
+        echo=lines.append,
+        data_steps=800,
+        mse_epochs=1,
+        contrastive_epochs=2,
+        horizon=4,
+        replan_every=2,
+        gd_iterations=3,
+        gd_restarts=2,
+        n_episodes=3,
+        max_episode_steps=4,
+    )
+    assert (tmp_path / "minigrid.png").stat().st_size > 0
+    assert "Wilson" in lines[0]
+    for name in ("mse", "contrastive"):
+        assert len(r.final_distance[name]) == 3
+        assert all(0 <= d <= math.hypot(5, 5) + 1e-9 for d in r.final_distance[name])
+        assert 0 <= r.successes[name] <= 3
+        # success means the agent stands on the goal cell
+        assert (r.fixed_start_distance[name] == 0.0) == r.fixed_start_success[name]
+    # the MSE model's latent is the one-hot state: every cell equally far from every other
+    assert abs(r.latent_grid_spearman["mse"]) < 0.3
+    assert len(r.start_distance) == 3 and _json(r)["result"]["successes"] == r.successes
+
+
+def test_cli_reproduce_rejects_unknown_name_and_setting(tmp_path):
+    from typer.testing import CliRunner
+
+    from wmplan_agents.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["reproduce", "nope"])
+    assert res.exit_code != 0 and "spectral-cliff" in res.output
+    res = runner.invoke(app, ["reproduce", "funnel", "--out", str(tmp_path), "--set", "bogus=1"])
+    assert res.exit_code != 0 and "bogus" in res.output
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,97 @@
+"""The papers' experiments as functions: ``reproduce(name, out_dir=..., **settings)``.
+
+Each reproduction lives in its own module with a frozen settings dataclass and a
+``reproduce(settings, out_dir, progress, echo)`` function that prints a table beside the paper's
+numbers, saves a plot and writes its numbers to JSON. :data:`REPRODUCTIONS` maps the names used
+by ``wmplan reproduce NAME`` and the ``examples/reproduce_*.py`` scripts to those modules; add a
+new one with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """Where one reproduction lives: ``module`` has a settings class and ``reproduce``."""
+
+    name: str
+    module: str
+    settings: str
+    summary: str
+
+    def load(self) -> tuple[type, Any]:
+        """``(settings class, reproduce function)``."""
+        mod = importlib.import_module(self.module)
+        return getattr(mod, self.settings), mod.reproduce
+
+
+REPRODUCTIONS: dict[str, Reproduction] = {}
+
+
+def register(entry: Reproduction) -> None:
+    """Add a reproduction under ``entry.name`` (a duplicate name is an error)."""
+    if entry.name in REPRODUCTIONS:
+        raise ValueError(f"a reproduction named {entry.name!r} is already registered")
+    REPRODUCTIONS[entry.name] = entry
+
+
+register(
+    Reproduction(
+        "spectral-cliff",
+        "wmplan_agents.reproduce.spectral_cliff",
+        "SpectralCliffSettings",
+        "Two Pillars Exp. 1: rollout Jacobian norm vs horizon, flat vs HELM (LinearExpansive)",
+    )
+)
+register(
+    Reproduction(
+        "funnel",
+        "wmplan_agents.reproduce.funnel",
+        "FunnelSettings",
+        "Two Pillars Exp. 2: GD basin coverage on true, flat and HELM energies (RuggedLandscape)",
+    )
+)
+register(
+    Reproduction(
+        "minigrid",
+        "wmplan_agents.reproduce.minigrid_alignment",
+        "MiniGridSettings",
+        "Two Pillars Exp. 3-4: gradient planning with an MSE vs a contrastive latent (MiniGrid)",
+    )
+)
+
+
+def make_settings(name: str, **overrides: Any) -> Any:
+    """The settings of reproduction ``name`` with ``overrides`` (unknown keys: ValueError)."""
+    if name not in REPRODUCTIONS:
+        raise ValueError(f"unknown reproduction {name!r}; expected one of {sorted(REPRODUCTIONS)}")
+    cls, _ = REPRODUCTIONS[name].load()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"{name} has no settings {unknown}; expected some of {sorted(fields)}")
+    return cls(**overrides)
+
+
+def reproduce(
+    name: str,
+    out_dir: str | Path | None = None,
+    *,
+    progress: bool = False,
+    echo: Any = print,
+    **overrides: Any,
+) -> Any:
+    """Run reproduction ``name`` with its default settings changed by ``overrides``; return its
+    result dataclass (its ``files`` say where the plot and the JSON went)."""
+    settings = make_settings(name, **overrides)
+    _, run = REPRODUCTIONS[name].load()
+    return run(settings, out_dir=out_dir, progress=progress, echo=echo)
+
+
+__all__ = ["REPRODUCTIONS", "Reproduction", "make_settings", "register", "reproduce"]

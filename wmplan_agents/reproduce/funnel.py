@@ -1,0 +1,231 @@
+"""Two Pillars, Experiment 2: funnel creation on ``WMPlan/RuggedLandscape-v0``.
+
+The energy is a quadratic basin around the goal plus high-frequency sinusoidal ripples. Plain
+gradient descent (SGD, fixed step size and step count) is run from uniformly drawn starts on
+three landscapes: the true one, a *flat* learned energy (an MLP regressed on the true energy)
+and a *HELM* learned energy (the same regression plus high-frequency invariance
+``|E(x) - E(x + delta)|^2``, :class:`~wmplan_agents.objectives.HFInvariance`). Basin coverage is
+the share of starts whose descent ends within the env's ``success_radius`` of the goal (the
+global minimum of the true energy).
+
+"Reaching the global basin" is measured as: the point where the descent on a landscape stops
+lies in the basin of attraction of the goal *on the true energy*, i.e. the same descent
+continued on the true energy from there ends within ``success_radius`` of the goal. On the true
+landscape this is the plain criterion; for a learned landscape it accepts a learned minimum that
+sits slightly off the goal (inside the goal's ripple cell) and rejects one in another cell.
+Without that polish, ``at_goal`` counts only descents that end within ``success_radius``
+directly; both counts are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from wmplan_agents.reproduce.common import (
+    check_positive,
+    comparison_table,
+    format_rate,
+    machine,
+    output_dir,
+    pyplot,
+    save_figure,
+    wilson_interval,
+    write_json,
+)
+
+PAPER = {"flat_coverage": 0.043, "helm_coverage": 0.964}
+LANDSCAPES = ("true", "flat", "helm")
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    """Sizes and budgets of Experiment 2 (defaults: the full-size run)."""
+
+    amplitude: float = 0.5
+    omega: float = 15.0
+    env_seed: int = 0  # reset seed: fixes the goal
+    data_samples: int = 20_000
+    hidden: int = 128
+    depth: int = 3
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 1e-3
+    hf_weight: float = 10.0
+    hf_sigma: float = 0.2
+    n_starts: int = 500
+    gd_lr: float = 0.004
+    gd_steps: int = 3000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive(omega=self.omega, data_samples=self.data_samples, hidden=self.hidden)
+        check_positive(epochs=self.epochs, n_starts=self.n_starts, gd_lr=self.gd_lr)
+        check_positive(gd_steps=self.gd_steps, hf_sigma=self.hf_sigma, lr=self.lr)
+        if self.hf_weight < 0 or self.amplitude < 0:
+            raise ValueError(
+                f"hf_weight and amplitude must be >= 0, got {self.hf_weight}, {self.amplitude}"
+            )
+
+
+@dataclass
+class FunnelResult:
+    """Coverage (share of starts reaching the goal) per landscape, with Wilson 95% intervals."""
+
+    settings: FunnelSettings
+    goal: list[float]
+    reached: dict[str, int]  # ended in the true global basin
+    at_goal: dict[str, int]  # ended within success_radius of the goal without polishing
+    n_starts: int
+    coverage: dict[str, float]
+    interval: dict[str, tuple[float, float]]
+    val_mse: dict[str, float]  # learned energies: validation MSE to the true energy
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _env(s: FunnelSettings) -> Any:
+    import wmplan_envs  # noqa: F401
+
+    env = gym.make("WMPlan/RuggedLandscape-v0", amplitude=s.amplitude, omega=s.omega).unwrapped
+    env.reset(seed=s.env_seed)
+    return env
+
+
+def train_energies(s: FunnelSettings, env: Any, progress: bool = False) -> tuple[dict, dict]:
+    """The flat and HELM learned energies and their validation MSE to the true energy."""
+    from wmplan_agents.models import EnergyMLP
+    from wmplan_agents.models.energy import energy_dataset
+    from wmplan_agents.training import train
+
+    data = energy_dataset(env, s.data_samples, env._goal, seed=s.seed)
+    models, val = {}, {}
+    for name, hf_weight in (("flat", 0.0), ("helm", s.hf_weight)):
+        model = EnergyMLP(2, hidden=s.hidden, depth=s.depth, seed=s.seed)
+        objective = model.default_objective(hf_weight=hf_weight, hf_sigma=s.hf_sigma)
+        res = train(
+            model,
+            data,
+            objective,
+            epochs=s.epochs,
+            batch_size=s.batch_size,
+            lr=s.lr,
+            patience=s.epochs,
+            seed=s.seed,
+            progress=progress,
+        )
+        models[name] = model
+        val[name] = res.parts.get("energy", res.val_loss)[res.best_epoch]
+    return models, val
+
+
+def descend(energy: Any, starts: np.ndarray, lr: float, steps: int) -> np.ndarray:
+    """Plain SGD on ``energy(x) -> [N]`` from ``starts [N, 2]``; the final points."""
+    x = torch.tensor(starts, dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.SGD([x], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        energy(x).sum().backward()
+        opt.step()
+    return x.detach().numpy()
+
+
+def energy_functions(env: Any, models: dict[str, Any]) -> dict[str, Any]:
+    """``name -> (x [N, 2] -> E [N])`` for the three landscapes."""
+    goal = torch.as_tensor(env._goal, dtype=torch.float32)
+    fns = {"true": lambda x: env.energy_torch(x, goal.to(x))}
+    for name, model in models.items():
+        for p in model.parameters():
+            p.requires_grad_(False)
+        fns[name] = model.energy
+    return fns
+
+
+def run(s: FunnelSettings, progress: bool = False) -> tuple[FunnelResult, dict[str, Any]]:
+    """Train both energies and descend on all three; also returns the energy functions and the
+    final points (for the plot)."""
+    env = _env(s)
+    models, val = train_energies(s, env, progress)
+    fns = energy_functions(env, models)
+    rng = np.random.default_rng(s.seed)
+    starts = rng.uniform(-env.bound, env.bound, size=(s.n_starts, 2))
+    goal = env._goal.copy()
+    reached, at_goal, coverage, interval, finals = {}, {}, {}, {}, {}
+    for name in LANDSCAPES:
+        final = descend(fns[name], starts, s.gd_lr, s.gd_steps)
+        at_goal[name] = int((np.linalg.norm(final - goal, axis=-1) < env.success_radius).sum())
+        polished = final if name == "true" else descend(fns["true"], final, s.gd_lr, s.gd_steps)
+        ok = np.linalg.norm(polished - goal, axis=-1) < env.success_radius
+        finals[name] = (final, ok)
+        reached[name] = int(ok.sum())
+        coverage[name] = reached[name] / s.n_starts
+        interval[name] = wilson_interval(reached[name], s.n_starts)
+    result = FunnelResult(s, goal.tolist(), reached, at_goal, s.n_starts, coverage, interval, val)
+    return result, {"env": env, "fns": fns, "starts": starts, "finals": finals}
+
+
+def table(result: FunnelResult) -> str:
+    n = result.n_starts
+    rows = [
+        ("basin coverage, true landscape", format_rate(result.reached["true"], n), "not reported"),
+        (
+            "basin coverage, flat learned",
+            format_rate(result.reached["flat"], n),
+            f"{100 * PAPER['flat_coverage']:.1f}%",
+        ),
+        (
+            "basin coverage, HELM learned",
+            format_rate(result.reached["helm"], n),
+            f"{100 * PAPER['helm_coverage']:.1f}%",
+        ),
+        ("flat: descents ending at the goal itself", str(result.at_goal["flat"]), "not reported"),
+        ("HELM: descents ending at the goal itself", str(result.at_goal["helm"]), "not reported"),
+        ("flat energy val MSE", f"{result.val_mse['flat']:.4f}", "not reported"),
+        ("HELM energy val MSE", f"{result.val_mse['helm']:.4f}", "not reported"),
+    ]
+    return comparison_table(
+        rows, title="Two Pillars Exp. 2: funnel creation (RuggedLandscape), Wilson 95% in []"
+    )
+
+
+def plot(result: FunnelResult, extra: dict[str, Any], path: Path) -> Path:
+    """Contours of the three landscapes; starts green if their descent reached the goal."""
+    plt = pyplot()
+    env, fns, starts = extra["env"], extra["fns"], extra["starts"]
+    axis = np.linspace(-env.bound, env.bound, 161)
+    grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
+    titles = {"true": "true energy", "flat": "flat learned", "helm": "HELM learned (HF inv.)"}
+    for ax, name in zip(axes, LANDSCAPES, strict=True):
+        with torch.no_grad():
+            e = fns[name](torch.as_tensor(grid, dtype=torch.float32)).numpy()
+        ax.contourf(axis, axis, e.reshape(len(axis), len(axis)), levels=30, cmap="viridis")
+        _, ok = extra["finals"][name]
+        ax.scatter(*starts[~ok].T, s=3, c="red", label="stuck")
+        ax.scatter(*starts[ok].T, s=3, c="lime", label="reached goal")
+        ax.plot(*result.goal, marker="*", ms=14, c="white", mec="k")
+        ax.set_title(f"{titles[name]}: {100 * result.coverage[name]:.1f}%")
+        ax.set_aspect("equal")
+    axes[0].legend(loc="lower left", fontsize=7)
+    return save_figure(fig, path)
+
+
+def reproduce(
+    settings: FunnelSettings | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+    echo: Any = print,
+) -> FunnelResult:
+    """Run, print the table, save ``funnel.png`` and ``funnel.json``."""
+    s = settings or FunnelSettings()
+    out = output_dir("funnel", out_dir)
+    result, extra = run(s, progress)
+    result.files["plot"] = str(plot(result, extra, out / "funnel.png"))
+    result.files["json"] = str(out / "funnel.json")
+    write_json(out / "funnel.json", result=result, paper=PAPER, machine=machine())
+    echo(table(result))
+    return result
