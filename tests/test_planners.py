@@ -180,3 +180,19 @@ def test_bad_input_is_a_clear_value_error(name: str) -> None:
         planner.plan(model, z0, goal, horizon=h, init_actions=torch.zeros(3, h + 1, 2))
     res = planner.plan(model, z0, goal, horizon=h)  # still usable after the errors
     assert bool(torch.isfinite(res.cost).all())
+
+
+def test_icem_shifts_kept_elites_across_mpc_steps() -> None:
+    model, z0, goal, h = lq_problem()
+    planner = make_planner("icem", seed=0, iterations=3)
+    first = planner.plan(model, z0, goal, horizon=h, cost=lq_cost)
+    tail = torch.cat([first.actions[:, 2:], first.actions[:, -1:].repeat(1, 2, 1)], dim=1)
+    tail[1] = 0.0  # problem 1: a warm start that is not the previous plan shifted
+    second = planner.plan(model, z0, goal, horizon=h, init_actions=tail, cost=lq_cost)
+    assert second.info["shift"].tolist() == [2, -1, 2]
+    n_keep = round(0.3 * planner.n_elites)
+    assert second.info["population"][0] == planner.population(0) + n_keep
+    planner.reset()
+    third = planner.plan(model, z0, goal, horizon=h, init_actions=tail, cost=lq_cost)
+    assert third.info["shift"].tolist() == [-1, -1, -1]
+    assert third.info["population"][0] == planner.population(0)
