@@ -56,7 +56,7 @@ class FunnelSettings:
     epochs: int = 60
     batch_size: int = 256
     lr: float = 1e-3
-    hf_weight: float = 10.0
+    hf_weight: float = 2.5
     hf_sigma: float = 0.2
     n_starts: int = 500
     gd_lr: float = 0.004

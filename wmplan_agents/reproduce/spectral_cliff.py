@@ -42,13 +42,13 @@ class SpectralCliffSettings:
     expansion: float = 1.15
     dim: int = 4
     data_steps: int = 20_000
-    episode_steps: int = 50
+    episode_steps: int = 20
     hidden: int = 128
     depth: int = 2
     epochs: int = 40
     batch_size: int = 256
     lr: float = 1e-3
-    spectral_weight: float = 1.0
+    spectral_weight: float = 0.001
     max_horizon: int = 50
     n_rollouts: int = 64
     seed: int = 0
