@@ -151,5 +151,120 @@ def reproduce_command(
         typer.echo(f"{kind}: {path}")
 
 
+@app.command("collect")
+def collect_command(
+    env_id: Annotated[str, typer.Argument(help="a registered env id, e.g. WMPlan/PushT-v0")],
+    out: Annotated[str, typer.Option(help="output .npz file")] = "data.npz",
+    steps: Annotated[int, typer.Option(min=1, help="env steps to collect")] = 10_000,
+    seed: Annotated[int, typer.Option(help="episode j is reset with seed + j")] = 0,
+    policy: Annotated[str, typer.Option(help="'default' (data-like) or 'uniform'")] = "default",
+    env_set: Annotated[
+        list[str] | None, typer.Option("--env-set", help="env keyword KEY=VALUE (repeatable)")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Collect transitions of ENV_ID with its data-like policy into an .npz dataset."""
+    from wmplan_agents.workflows import collect_to_file
+
+    try:
+        path, data = collect_to_file(
+            env_id, out, steps=steps, seed=seed, policy=policy,
+            env_kwargs=parse_assignments(env_set, "--env-set"), progress=progress,
+        )  # fmt: skip
+    except (ValueError, TypeError, gym_error()) as err:
+        raise typer.BadParameter(str(err)) from err
+    n_eps = len(set(data.episodes.tolist()))
+    typer.echo(f"wrote {path}: {len(data)} transitions in {n_eps} episodes")
+
+
+@app.command("train")
+def train_command(
+    dataset: Annotated[str, typer.Argument(help="an .npz file written by 'wmplan collect'")],
+    out: Annotated[str, typer.Option(help="checkpoint path (writes .json + .safetensors)")] = (
+        "model"
+    ),
+    model: Annotated[str, typer.Option(help="mlp, conv, contrastive or helm")] = "mlp",
+    action_repeat: Annotated[int, typer.Option(min=1, help="env actions per model action")] = 1,
+    hidden: Annotated[int, typer.Option(min=1)] = 128,
+    depth: Annotated[int, typer.Option(min=1)] = 2,
+    latent_dim: Annotated[int, typer.Option(min=1, help="conv/contrastive latent size")] = 16,
+    horizon: Annotated[int, typer.Option(min=1, help="prediction horizon (model steps)")] = 1,
+    spectral: Annotated[float, typer.Option(min=0, help="spectral penalty weight")] = 0.0,
+    infonce: Annotated[float, typer.Option(min=0, help="InfoNCE weight")] = 0.0,
+    tau: Annotated[float, typer.Option(min=1e-6, help="InfoNCE temperature")] = 0.1,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    lr: Annotated[float, typer.Option(min=0)] = 1e-3,
+    seed: Annotated[int, typer.Option()] = 0,
+    plot: Annotated[str | None, typer.Option(help="loss-curve PNG path")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Train a world model on DATASET and save a checkpoint."""
+    from wmplan_agents.workflows import TrainOptions, train_from_file
+
+    options = TrainOptions(
+        kind=model, action_repeat=action_repeat, hidden=hidden, depth=depth,
+        latent_dim=latent_dim, horizon=horizon, spectral=spectral, infonce=infonce, tau=tau,
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+    )  # fmt: skip
+    try:
+        paths, result = train_from_file(dataset, out, options, plot_path=plot, progress=progress)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        raise typer.BadParameter(str(err)) from err
+    rows = [
+        ("checkpoint", f"{paths[0]} + {paths[1].name}"),
+        ("epochs run", str(len(result.train_loss))),
+        ("best validation loss", f"{result.best_val_loss:.4g} (epoch {result.best_epoch + 1})"),
+        ("training time", f"{result.time_s:.1f} s"),
+    ]
+    typer.echo(format_table(rows, title="wmplan train"))
+
+
+@app.command("demo")
+def demo_command(
+    episodes: Annotated[int, typer.Option(min=1, help="Push-T episodes")] = 5,
+    planner: Annotated[str, typer.Option(help="a registered planner name")] = "grasp",
+    iterations: Annotated[int, typer.Option(min=1, help="planner iterations per plan")] = 100,
+    horizon: Annotated[int, typer.Option(min=1, help="plan length in model actions")] = 5,
+    replan_every: Annotated[int, typer.Option(min=1, help="model actions between plans")] = 1,
+    budget: Annotated[int, typer.Option(min=1, help="env steps per episode")] = 50,
+    seed: Annotated[int, typer.Option(help="episode j is reset with seed + j")] = 0,
+    gif: Annotated[str, typer.Option(help="GIF of the first episode ('' to skip)")] = (
+        "wmplan_demo.gif"
+    ),
+) -> None:
+    """Plan Push-T reachable goals with the shipped world model; print success, save a GIF."""
+    from wmplan_agents.workflows import run_demo
+
+    typer.echo(
+        f"wmplan demo: Push-T, goals 25 env steps ahead (relative actions), shipped model "
+        f"(action_repeat 5), planner {planner} ({iterations} iterations, horizon {horizon} "
+        f"model actions, replan every {replan_every}), {episodes} episodes of at most "
+        f"{budget} env steps"
+    )
+    try:
+        result = run_demo(
+            episodes=episodes, planner=planner, iterations=iterations, horizon=horizon,
+            replan_every=replan_every, budget=budget, seed=seed, gif_path=gif or None,
+            echo=typer.echo,
+        )  # fmt: skip
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    mean_ms = 1000 * sum(result.plan_time_per_step_s) / len(result.plan_time_per_step_s)
+    typer.echo(
+        f"success {sum(result.successes)}/{episodes} ({result.success_rate:.0%}), "
+        f"planning {mean_ms:.1f} ms per env step on average"
+    )
+    if result.gif_path is not None:
+        typer.echo(f"saved {result.gif_path}")
+
+
+def gym_error() -> type[Exception]:
+    """Gymnasium's error base class (unknown env ids and the like)."""
+    import gymnasium
+
+    return gymnasium.error.Error
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -3,12 +3,15 @@
 from wmplan_agents.models.contrastive import ContrastiveEncoder
 from wmplan_agents.models.conv import ConvWorldModel
 from wmplan_agents.models.energy import EnergyMLP
+from wmplan_agents.models.features import AngleFeatureDynamics
 from wmplan_agents.models.ground_truth import GroundTruthModel, ground_truth
 from wmplan_agents.models.helm import HELM, HELMPlanningModel
 from wmplan_agents.models.mlp import MLPDynamics
+from wmplan_agents.models.pretrained import load_pretrained
 
 __all__ = [
     "HELM",
+    "AngleFeatureDynamics",
     "ContrastiveEncoder",
     "ConvWorldModel",
     "EnergyMLP",
@@ -16,4 +19,5 @@ __all__ = [
     "HELMPlanningModel",
     "MLPDynamics",
     "ground_truth",
+    "load_pretrained",
 ]

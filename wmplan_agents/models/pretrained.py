@@ -1,0 +1,100 @@
+"""The world models shipped with wmplan: ``load_pretrained(env_id, obs_type="state")``.
+
+The checkpoints live in ``wmplan_agents/pretrained/`` (safetensors weights plus a JSON config,
+see :mod:`wmplan_agents.checkpoint`) and are trained by ``examples/train_pretrained.py``; each
+config's ``metadata`` records the recipe, the training time and the validation errors.
+
+==============================  ==========  =================================================
+env id                          obs_type    model
+==============================  ==========  =================================================
+``WMPlan/PushT-v0``             state       ``AngleFeatureDynamics`` (relative actions,
+                                            ``action_repeat=5``; pushing-policy data)
+``WMPlan/WallSingle-v0``        state       ``MLPDynamics``
+``WMPlan/WallSingle-v0``        pixels      ``ConvWorldModel`` (64 x 64 images)
+``WMPlan/PointMaze-v0``         state       ``MLPDynamics``
+``WMPlan/MiniGridEmpty-v0``     state       ``ContrastiveEncoder`` (InfoNCE latent)
+==============================  ==========  =================================================
+
+The Push-T model was trained on ``relative=True`` actions: plan with an env made with
+``gym.make("WMPlan/PushT-v0", relative=True, ...)`` (:data:`ENV_KWARGS` lists the keyword
+arguments each model expects).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+# (env id, obs_type) -> checkpoint name in PRETRAINED_DIR
+CHECKPOINTS: dict[tuple[str, str], str] = {
+    ("WMPlan/PushT-v0", "state"): "pusht_state",
+    ("WMPlan/WallSingle-v0", "state"): "wallsingle_state",
+    ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
+    ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",
+    ("WMPlan/MiniGridEmpty-v0", "state"): "minigridempty_state",
+}
+
+# env keyword arguments the model was trained with (pass them to gym.make when planning)
+ENV_KWARGS: dict[tuple[str, str], dict[str, Any]] = {
+    ("WMPlan/PushT-v0", "state"): {"obs_type": "state", "relative": True},
+    ("WMPlan/WallSingle-v0", "state"): {"obs_type": "state"},
+    ("WMPlan/WallSingle-v0", "pixels"): {"obs_type": "pixels"},
+    ("WMPlan/PointMaze-v0", "state"): {"obs_type": "state"},
+    ("WMPlan/MiniGridEmpty-v0", "state"): {"obs_type": "state"},
+}
+
+
+def available() -> list[tuple[str, str]]:
+    """The ``(env_id, obs_type)`` pairs that have a shipped model."""
+    return list(CHECKPOINTS)
+
+
+def _normalise_id(env_id: str) -> str:
+    return env_id if "/" in env_id else f"WMPlan/{env_id}"
+
+
+def pretrained_path(env_id: str, obs_type: str = "state") -> Path:
+    """Path stem (without suffix) of the shipped checkpoint; ``ValueError`` if there is none."""
+    if not isinstance(env_id, str) or not isinstance(obs_type, str):
+        raise ValueError(f"env_id and obs_type must be strings, got {env_id!r} and {obs_type!r}")
+    key = (_normalise_id(env_id), obs_type)
+    if key not in CHECKPOINTS:
+        listing = ", ".join(f"{e} (obs_type={o!r})" for e, o in CHECKPOINTS)
+        raise ValueError(
+            f"no pretrained model for env_id={env_id!r}, obs_type={obs_type!r}; available: "
+            f"{listing}"
+        )
+    return PRETRAINED_DIR / CHECKPOINTS[key]
+
+
+def load_pretrained(
+    env_id: str, obs_type: str = "state", *, device: str | torch.device = "cpu"
+) -> torch.nn.Module:
+    """The shipped world model for ``env_id`` with ``obs_type`` observations, in eval mode.
+
+    ``env_id`` may omit the ``WMPlan/`` prefix. An unknown pair raises ``ValueError`` listing the
+    available ones; a missing or corrupt file raises the errors of
+    :func:`wmplan_agents.checkpoint.load`. The model satisfies
+    :class:`~wmplan_agents.contracts.WorldModel`; see :data:`ENV_KWARGS` for the env settings
+    it was trained with.
+    """
+    from wmplan_agents.checkpoint import load
+
+    model = load(pretrained_path(env_id, obs_type), map_location=device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def pretrained_metadata(env_id: str, obs_type: str = "state") -> dict[str, Any]:
+    """The ``metadata`` of a shipped checkpoint (recipe, training time, validation errors)."""
+    from wmplan_agents.checkpoint import read_config
+
+    return dict(read_config(pretrained_path(env_id, obs_type)).get("metadata", {}))
+
+
+__all__ = ["ENV_KWARGS", "available", "load_pretrained", "pretrained_metadata", "pretrained_path"]
