@@ -46,3 +46,12 @@ def test_parse_assignments_reads_python_literals():
 def test_help_lists_the_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and "eval" in result.output
+
+
+def test_eval_with_a_shipped_model():
+    args = ["eval", "WMPlan/WallSingle-v0", "--model", "pretrained", "--episodes", "1"]
+    result = runner.invoke(app, [*args, "--horizon", "2", *TINY, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"model\s+pretrained", result.output)
+    missing = runner.invoke(app, ["eval", "WMPlan/RuggedLandscape-v0", "--model", "pretrained"])
+    assert missing.exit_code != 0

@@ -53,18 +53,25 @@ def format_table(rows: list[tuple[str, str]], title: str = "") -> str:
     return "\n".join(lines)
 
 
-def build_model(env_id: str, kind: str, env_kwargs: dict[str, Any]) -> Any:
-    """The world model for ``eval``: ``"ground-truth"`` or ``"pretrained"``."""
+def build_model(
+    env_id: str, kind: str, env_kwargs: dict[str, Any], device: str = "cpu"
+) -> tuple[Any, dict[str, Any]]:
+    """The world model for ``eval`` (``"ground-truth"`` or ``"pretrained"``) and the env keyword
+    arguments to evaluate it with (a shipped model's training settings, then ``env_kwargs``)."""
     models = importlib.import_module("wmplan_agents.models")
     if kind == "ground-truth":
-        return models.ground_truth(env_id, **env_kwargs)
+        return models.ground_truth(env_id, **env_kwargs), dict(env_kwargs)
     if kind == "pretrained":
         load = getattr(models, "load_pretrained", None)
         if load is None:
             raise typer.BadParameter(
                 "no pretrained models in this version of wmplan", param_hint="--model"
             )
-        return load(env_id)
+        obs_type = env_kwargs.get("obs_type", "state")
+        model = load(env_id, obs_type, device=device)
+        pretrained = importlib.import_module("wmplan_agents.models.pretrained")
+        trained_with = getattr(pretrained, "ENV_KWARGS", {}).get((env_id, obs_type), {})
+        return model, {**trained_with, **env_kwargs}
     raise typer.BadParameter(
         f"expected 'ground-truth' or 'pretrained', got {kind!r}", param_hint="--model"
     )
@@ -98,7 +105,7 @@ def eval_command(
     planner_kwargs = parse_assignments(planner_set, "--set")
     env_kwargs = parse_assignments(env_set, "--env-set")
     try:
-        world_model = build_model(env_id, model, env_kwargs)
+        world_model, env_kwargs = build_model(env_id, model, env_kwargs, device)
         agent = MPCAgent(
             world_model,
             planner,
