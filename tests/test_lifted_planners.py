@@ -133,6 +133,72 @@ def test_rollout_gd_fails_at_long_horizon_where_lifted_planners_succeed():
             assert float((result.actions.abs() <= 1.0).float().min()) == 1.0
 
 
+# -- WallSingle, true dynamics: through the door ---------------------------------------------
+
+# GRASP's fixed settings on WallSingle (true dynamics, the paper's frameskip: one model step = 5
+# env steps, Sec. 4.2): state noise 6 px cosine-annealed to 0 at 3/4, short frequent syncs
+# (10 steps every 25 iterations), the best synced plan returned (the default).
+GRASP_WALL = {
+    "iterations": 400,
+    "lr_actions": 0.05,
+    "gamma": 0.2,
+    "state_noise": 6.0,
+    "noise_decay": "cosine",
+    "noise_until": 0.75,
+    "sync_every": 25,
+    "sync_steps": 10,
+    "lr_sync": 0.01,
+}
+
+
+def wall_problems(n: int):
+    """``n`` WallSingle problems (env seeds ``0..n-1``), start on the left, goal on the right
+    (the two sides of one episode, swapped when the env drew them the other way round)."""
+    from wmplan_agents.models import ground_truth
+
+    env = gym.make("WMPlan/WallSingle-v0")
+    z0, goal = [], []
+    for s in range(n):
+        _, info = env.reset(seed=s)
+        start, end = info["state"].copy(), info["goal_state"].copy()
+        if start[0] > end[0]:
+            start[0], end[0] = end[0], start[0]
+        z0.append(start)
+        goal.append(end)
+    as_t = lambda x: torch.tensor(np.array(x), dtype=torch.float32)  # noqa: E731
+    return ground_truth(env, action_repeat=5), as_t(z0), as_t(goal)
+
+
+def test_grasp_passes_the_door_where_greedy_rollout_gd_does_not():
+    model, z0, goal = wall_problems(10)
+    horizon = 12  # 60 env steps
+
+    def outcome(actions):
+        with torch.no_grad():
+            final = contracts.rollout(model, z0, actions)[:, -1]
+        crossed = final[:, 0] > 35.0  # right of the wall: the only way there is the door
+        reached = (final[:, :2] - goal[:, :2]).norm(dim=-1) < 4.5  # the env's success radius
+        return int(crossed.sum()), int(reached.sum())
+
+    result = GRASP(**GRASP_WALL, seed=0).plan(model, z0, goal, horizon)
+    assert float(result.actions.abs().max()) <= 1.0
+    crossed, reached = outcome(result.actions)
+    assert crossed >= 7 and reached >= 7, (crossed, reached)  # measured 9/10 and 8/10
+    # greedy rollout GD (plain projected SGD through the rollout) at its best step size of
+    # {1e-2, 1e-3, 1e-4} (0/10, 4/10, 3/10 reached): it heads straight for the goal and only
+    # gets through when the door lies on the way; otherwise it presses into the wall, where a
+    # blocked move has no gradient across it
+    low, high = contracts.action_bounds(model)
+    a = torch.zeros(10, horizon, low.shape[0])
+    for _ in range(100):
+        a.requires_grad_(True)
+        loss = contracts.goal_cost(contracts.rollout(model, z0, a), a, goal)
+        (g,) = torch.autograd.grad(loss.sum(), [a])
+        with torch.no_grad():
+            a = torch.maximum(torch.minimum(a - 1e-3 * g, high), low)
+    assert outcome(a)[1] <= 4, outcome(a)  # measured 4/10: not a majority
+
+
 # -- ablation switches -------------------------------------------------------------------------
 
 
@@ -200,6 +266,11 @@ def test_sync_switch_and_sync_never_raises_rollout_cost():
     synced = _plan(state_noise=0.0)
     assert synced.info["sync_cost_history"].shape == (3, 2)
     assert not torch.equal(no_sync.actions, synced.actions)
+    # return_best: the returned plan is the better (by rolled-out cost) of the last and the synced
+    last = _plan(state_noise=0.05, seed=2, return_best=False)
+    best = _plan(state_noise=0.05, seed=2)
+    assert bool((best.cost <= last.cost).all())
+    assert set(best.info["best_at"].tolist()) <= {10, 20, 30}
     # a sync with a huge step size on a long expansive rollout: steps that raise the cost are
     # undone, so the rollout cost after the sync is at most the cost before it
     model, z0, goal = linear_problems(4)
