@@ -131,6 +131,23 @@ def test_seeded_and_batch_independent(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", PLANNER_NAMES)
+def test_reseed_every_plan_makes_plans_pure_functions_of_inputs(name: str) -> None:
+    model, z0, goal, h = lq_problem(b=2)
+    key = "restart_cost" if name == "gd" else None
+
+    def two_plans(reseed: bool):
+        planner = make_planner(name, seed=3, reseed_every_plan=reseed, **FAST[name])
+        first = planner.plan(model, z0, goal, horizon=h, cost=lq_cost)
+        second = planner.plan(model, z0, goal, horizon=h, cost=lq_cost)
+        return (first.info[key], second.info[key]) if key else (first.actions, second.actions)
+
+    first, second = two_plans(reseed=True)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    first, second = two_plans(reseed=False)  # the stream continues: the second plan differs
+    assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize("name", PLANNER_NAMES)
 def test_warm_start_from_optimum_is_kept(name: str) -> None:
     model, z0, goal, h = lq_problem()
     opt_actions, opt_cost = lq_optimum(model, z0, goal, h)

@@ -61,6 +61,29 @@ def make_generator(seed: int, device: Any = "cpu") -> torch.Generator:
     return gen
 
 
+class RandomStream:
+    """A planner's own random stream: one ``torch.Generator`` seeded with ``seed``.
+
+    By default the stream continues across ``plan`` calls (a fresh planner with the same seed
+    repeats the same sequence of plans). With ``reseed_every_plan=True`` it restarts from
+    ``seed`` at every call, so a plan is a pure function of its inputs: an MPC agent planning a
+    VecEnv's envs together then makes exactly the plans it would make for each env alone.
+    The generator lives on the device of the problem and is rebuilt if the device changes.
+    """
+
+    def __init__(self, seed: int, reseed_every_plan: bool = False) -> None:
+        self.seed = int(seed)
+        self.reseed_every_plan = reseed_every_plan
+        self.generator: torch.Generator | None = None
+
+    def for_plan(self, device: Any) -> torch.Generator:
+        """The generator to draw this plan's noise from."""
+        gen = self.generator
+        if self.reseed_every_plan or gen is None or gen.device != torch.device(device):
+            self.generator = make_generator(self.seed, device)
+        return self.generator
+
+
 def check_positive(**values: float) -> None:
     """Raise ``ValueError`` for any keyword argument that is not strictly positive."""
     for name, value in values.items():

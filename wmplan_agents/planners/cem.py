@@ -12,12 +12,12 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
     Problem,
+    RandomStream,
     check_positive,
     check_problem,
     clamp,
     evaluate,
     initial_probs,
-    make_generator,
     make_info,
     midpoint,
     mode_one_hot,
@@ -68,6 +68,9 @@ class CEM:
     iteration and the first time step at which the model output went non-finite.
 
     ``info`` extras: ``"final_std"`` (``[B, H, A]``, Box) or ``"final_probs"`` (``[B, H, k, n]``).
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class CEM:
         momentum: float = 0.0,
         init_weight: float = 0.5,
         seed: int = 0,
+        reseed_every_plan: bool = False,
     ) -> None:
         check_positive(n_samples=n_samples, n_elites=n_elites, iterations=iterations)
         check_positive(init_std=init_std)
@@ -98,12 +102,7 @@ class CEM:
         self.momentum = momentum
         self.init_weight = init_weight
         self.seed = seed
-        self.generator: torch.Generator | None = None
-
-    def _gen(self, device: Any) -> torch.Generator:
-        if self.generator is None or self.generator.device != torch.device(device):
-            self.generator = make_generator(self.seed, device)
-        return self.generator
+        self.rng = RandomStream(seed, reseed_every_plan)
 
     @torch.no_grad()
     def plan(
@@ -118,7 +117,7 @@ class CEM:
         """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
         start = time.perf_counter()
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
-        gen = self._gen(prob.z0.device)
+        gen = self.rng.for_plan(prob.z0.device)
         if prob.discrete:
             best, extras = self._plan_discrete(model, prob, gen)
         else:

@@ -11,11 +11,11 @@ from torch import Tensor
 from wmplan_agents.contracts import CostFn, PlanningError, PlanResult, rollout
 from wmplan_agents.planners.base import (
     Problem,
+    RandomStream,
     check_positive,
     check_problem,
     clamp,
     initial_probs,
-    make_generator,
     make_info,
     midpoint,
     mode_one_hot,
@@ -43,6 +43,9 @@ class GradientDescent:
     after the last iteration, ``plan`` raises ``PlanningError`` naming the first time step at
     which the model output went non-finite. All ``B`` problems share the same random draws, so a
     batched call equals ``B`` single calls.
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class GradientDescent:
         betas: tuple[float, float] = (0.9, 0.999),
         init_logit_scale: float = 3.0,
         seed: int = 0,
+        reseed_every_plan: bool = False,
     ) -> None:
         check_positive(iterations=iterations, n_restarts=n_restarts, lr=lr)
         check_positive(max_grad_norm=max_grad_norm)
@@ -67,7 +71,7 @@ class GradientDescent:
         self.betas = betas
         self.init_logit_scale = init_logit_scale
         self.seed = seed
-        self.generator: torch.Generator | None = None
+        self.rng = RandomStream(seed, reseed_every_plan)
 
     def _random_init(self, prob: Problem, gen: torch.Generator) -> Tensor:
         """One random starting point per restart, ``[R, H, A]`` (shared by the B problems)."""
@@ -105,9 +109,7 @@ class GradientDescent:
         """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
         start = time.perf_counter()
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
-        if self.generator is None or self.generator.device != prob.z0.device:
-            self.generator = make_generator(self.seed, prob.z0.device)
-        gen = self.generator
+        gen = self.rng.for_plan(prob.z0.device)
         b, r = prob.batch, self.n_restarts
         x = self._random_init(prob, gen)[None].repeat(b, 1, 1, 1)  # [B, R, H, A]
         if prob.discrete:

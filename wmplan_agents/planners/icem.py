@@ -12,12 +12,12 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
     Problem,
+    RandomStream,
     check_positive,
     check_problem,
     clamp,
     evaluate,
     initial_probs,
-    make_generator,
     make_info,
     midpoint,
     mode_one_hot,
@@ -79,6 +79,9 @@ class ICEM:
 
     ``info`` extras: ``"population"`` (candidates evaluated per iteration), ``"shift"`` (``[B]``
     steps by which kept elites were shifted from the previous call, -1 when not reused).
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class ICEM:
         init_std: float = 0.5,
         init_weight: float = 0.5,
         seed: int = 0,
+        reseed_every_plan: bool = False,
     ) -> None:
         check_positive(n_samples=n_samples, n_elites=n_elites, iterations=iterations)
         check_positive(init_std=init_std)
@@ -118,7 +122,7 @@ class ICEM:
         self.init_std = init_std
         self.init_weight = init_weight
         self.seed = seed
-        self.generator: torch.Generator | None = None
+        self.rng = RandomStream(seed, reseed_every_plan)
         self._prev_plan: Tensor | None = None  # [B, H, A] returned by the previous call
         self._prev_kept: Tensor | None = None  # [B, k, H, A] kept elites of the previous call
 
@@ -164,9 +168,7 @@ class ICEM:
         start = time.perf_counter()
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
         dev, dt = prob.z0.device, prob.z0.dtype
-        if self.generator is None or self.generator.device != dev:
-            self.generator = make_generator(self.seed, dev)
-        gen = self.generator
+        gen = self.rng.for_plan(dev)
         kept, shifts = self._shifted_elites(prob)
         n_keep = max(1, round(self.keep_elites * self.n_elites)) if self.keep_elites > 0 else 0
         h, a, m = prob.horizon, prob.action_size, self.momentum

@@ -12,12 +12,12 @@ from torch import Tensor
 from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
+    RandomStream,
     check_positive,
     check_problem,
     clamp,
     evaluate,
     initial_probs,
-    make_generator,
     make_info,
     midpoint,
     mode_one_hot,
@@ -60,6 +60,9 @@ class MPPI:
     at which the model output went non-finite.
 
     ``info`` extras: ``"effective_samples"`` (``[iterations, B]``, ``1 / sum w^2``).
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class MPPI:
         noise_smoothing: float = 0.5,
         discrete_floor: float = 0.05,
         seed: int = 0,
+        reseed_every_plan: bool = False,
     ) -> None:
         check_positive(n_samples=n_samples, iterations=iterations)
         check_positive(temperature=temperature, noise_std=noise_std)
@@ -86,7 +90,7 @@ class MPPI:
         self.noise_smoothing = noise_smoothing
         self.discrete_floor = discrete_floor
         self.seed = seed
-        self.generator: torch.Generator | None = None
+        self.rng = RandomStream(seed, reseed_every_plan)
 
     def _weights(self, cost: Tensor) -> Tensor:
         """``softmax(-(cost - min) / temperature)`` over samples, ``[B, N]``; ``+inf`` -> 0."""
@@ -106,9 +110,7 @@ class MPPI:
         start = time.perf_counter()
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
         dev, dt = prob.z0.device, prob.z0.dtype
-        if self.generator is None or self.generator.device != dev:
-            self.generator = make_generator(self.seed, dev)
-        gen = self.generator
+        gen = self.rng.for_plan(dev)
         best = BestSoFar(prob)
         n, h, a = self.n_samples, prob.horizon, prob.action_size
         ess = []

@@ -11,10 +11,10 @@ from torch import Tensor
 from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
+    RandomStream,
     check_positive,
     check_problem,
     evaluate,
-    make_generator,
     make_info,
     raise_if_all_nonfinite,
     sample_categorical,
@@ -32,14 +32,24 @@ class RandomShooting:
     NaN safety: candidates whose cost is non-finite get cost ``+inf`` and are never chosen; if
     every candidate of some problem in a batch is non-finite, ``plan`` raises ``PlanningError``
     naming the first time step at which the model output went non-finite.
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
-    def __init__(self, *, n_samples: int = 1000, iterations: int = 1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        n_samples: int = 1000,
+        iterations: int = 1,
+        seed: int = 0,
+        reseed_every_plan: bool = False,
+    ) -> None:
         check_positive(n_samples=n_samples, iterations=iterations)
         self.n_samples = n_samples
         self.iterations = iterations
         self.seed = seed
-        self.generator: torch.Generator | None = None
+        self.rng = RandomStream(seed, reseed_every_plan)
 
     @torch.no_grad()
     def plan(
@@ -55,9 +65,7 @@ class RandomShooting:
         start = time.perf_counter()
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
         dev, dt = prob.z0.device, prob.z0.dtype
-        if self.generator is None or self.generator.device != dev:
-            self.generator = make_generator(self.seed, dev)
-        gen = self.generator
+        gen = self.rng.for_plan(dev)
         best = BestSoFar(prob)
         n, h, a = self.n_samples, prob.horizon, prob.action_size
         for it in range(self.iterations):
