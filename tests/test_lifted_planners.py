@@ -250,6 +250,17 @@ def test_noise_switches_change_what_they_claim():
     )
 
 
+@pytest.mark.parametrize(("cls", "noise"), [(GRASP, "state_noise"), (LatCo, "init_noise")])
+def test_reseed_every_plan_repeats_the_plan(cls, noise):
+    model, z0, goal = linear_problems(2)
+    kw = {"iterations": 20, noise: 0.05, "seed": 4}
+    for reseed in (True, False):
+        planner = cls(**kw, reseed_every_plan=reseed)
+        first = planner.plan(model, z0, goal, 12).actions
+        second = planner.plan(model, z0, goal, 12).actions
+        assert torch.equal(first, second) == reseed
+
+
 def test_noise_decay_schedules():
     g = GRASP(iterations=100, state_noise=0.4, noise_decay="linear", noise_until=0.5)
     assert g.noise_at(0) == pytest.approx(0.4)

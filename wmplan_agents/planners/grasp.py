@@ -72,6 +72,9 @@ class GRASP:
     ``best_at`` ``[B]`` (the iteration whose plan was returned).
 
     A non-finite one-step prediction raises ``PlanningError`` naming the iteration and time step.
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class GRASP:
         sync_states: bool = True,
         return_best: bool = True,
         seed: int = 0,
+        reseed_every_plan: bool = False,
     ) -> None:
         for name, value in (("iterations", iterations), ("sync_every", sync_every)):
             if not isinstance(value, int) or value < 0:
@@ -133,7 +137,8 @@ class GRASP:
         self.sync_states = bool(sync_states)
         self.return_best = bool(return_best)
         self.seed = seed
-        self._gen = base.make_generator(seed)
+        self.rng = base.RandomStream(seed, reseed_every_plan)
+        self._gen = self.rng.for_plan("cpu")  # noise is drawn on the CPU, then moved
 
     # -- schedule ---------------------------------------------------------------------------
     def noise_at(self, k: int) -> float:
@@ -167,6 +172,7 @@ class GRASP:
     ) -> PlanResult:
         """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
         prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        self._gen = self.rng.for_plan("cpu")
         z0, z_goal, low, high = prob.z0.detach(), prob.z_goal.detach(), prob.low, prob.high
         start = time.perf_counter()
         b, d = z0.shape

@@ -50,6 +50,9 @@ class LatCo:
     (rolled-out cost at each evaluation), ``weights`` ``[B, T]`` (final ``lam_t``),
     ``iterations``, ``time_s``, ``virtual_states``. A non-finite one-step prediction raises
     ``PlanningError`` naming the iteration and time step.
+
+    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
+    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class LatCo:
         eval_every: int = 10,
         warm_states: bool = True,
         seed: int = 0,
+        reseed_every_plan: bool = False,
     ) -> None:
         if not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
@@ -83,7 +87,8 @@ class LatCo:
         self.eval_every = eval_every
         self.warm_states = bool(warm_states)
         self.seed = seed
-        self._gen = base.make_generator(seed)
+        self.rng = base.RandomStream(seed, reseed_every_plan)
+        self._gen = self.rng.for_plan("cpu")  # noise is drawn on the CPU, then moved
 
     def plan(
         self,
@@ -96,6 +101,7 @@ class LatCo:
     ) -> PlanResult:
         """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
         prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        self._gen = self.rng.for_plan("cpu")
         z0, z_goal, low, high = prob.z0.detach(), prob.z_goal.detach(), prob.low, prob.high
         start = time.perf_counter()
         b, d = z0.shape
