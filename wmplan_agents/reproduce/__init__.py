@@ -65,6 +65,30 @@ register(
         "Two Pillars Exp. 3-4: gradient planning with an MSE vs a contrastive latent (MiniGrid)",
     )
 )
+register(
+    Reproduction(
+        "grasp-table1",
+        "wmplan_agents.reproduce.grasp_table1",
+        "GraspTable1Settings",
+        "GRASP Table 1: open-loop Push-T at H=40..80, CEM/LatCo/GD/GRASP success and time",
+    )
+)
+register(
+    Reproduction(
+        "grasp-table2",
+        "wmplan_agents.reproduce.grasp_table2",
+        "GraspTable2Settings",
+        "GRASP Table 2: GRASP ablations (sync steps, state noise, stop-gradient) at H=40",
+    )
+)
+register(
+    Reproduction(
+        "grasp-tables34",
+        "wmplan_agents.reproduce.grasp_tables34",
+        "GraspTables34Settings",
+        "GRASP Tables 3-4: open-loop H=10..30 on Push-T, PointMaze, WallSingle",
+    )
+)
 
 
 def make_settings(name: str, **overrides: Any) -> Any:

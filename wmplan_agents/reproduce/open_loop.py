@@ -1,0 +1,308 @@
+"""Open-loop planning trials for the GRASP tables: problems, batched plans, real-simulator scoring.
+
+One *cell* of a GRASP table is one planner at one horizon on one env. Its trials are ``n`` planning
+problems (fixed seeds, the same for every planner), planned together in one batched ``plan()``
+call and then executed, all planned actions, open loop, in ``n`` copies of the real simulator.
+
+* **Horizon**: ``H`` counts env steps (the paper's Fig. 1 plans ``R^{50 x 2}`` at ``H = 50``); the
+  model plans ``H / action_repeat`` model steps (Push-T: ``action_repeat = 5``, so ``H = 40`` is 8
+  model steps).
+* **Goal**: the state the env's data-like policy reaches ``H`` env steps after the start, so every
+  goal is reachable within the horizon. Push-T: the env's own ``goal="reachable"`` with
+  ``goal_steps = H`` (DINO-WM's setting, with ``H`` instead of 25); WallSingle and PointMaze: the
+  policy of :func:`wmplan_agents.data.default_policy` (von Mises random walk, uniform forces) is
+  replayed from the start, and the state it ends in is the goal.
+* **Success in the simulator**: the env's own test (``compute_success``) between the reached state
+  and the goal state, at the end of the plan (``success``) and, separately, at any env step of it
+  (``success_any``).
+* **Success under the model**: the same test applied to the model's predicted final state (the
+  latent decoded by ``model.to_state``; Push-T's cos/sin angle features turned back into an angle);
+  ``None`` for a model without a state decoder.
+* **Time**: each planner runs at a ladder of budgets (fractions of its ``iterations``); the time
+  of a rung is the batched wall time divided by ``n`` (seconds per problem); a trial's time to
+  success is the time of the cheapest rung whose plan succeeds in the simulator, counted for
+  trials that succeed at the full budget. The simulator only scores finished plans; it never
+  steers a planner.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from wmplan_agents.reproduce.common import wilson_interval
+
+
+@dataclass(frozen=True)
+class EnvSetup:
+    """How the tables make an env: its id, keyword arguments, and where goals come from."""
+
+    env_id: str
+    kwargs: dict[str, Any]
+    goal_from_env: bool  # True: the env's reachable goal (goal_steps = H); False: policy replay
+
+
+ENVS: dict[str, EnvSetup] = {
+    "pusht": EnvSetup(
+        "WMPlan/PushT-v0",
+        {"obs_type": "state", "relative": True, "goal": "reachable", "terminate_on_success": False},
+        True,
+    ),
+    "wallsingle": EnvSetup(
+        "WMPlan/WallSingle-v0", {"obs_type": "state", "terminate_on_success": False}, False
+    ),
+    "pointmaze": EnvSetup("WMPlan/PointMaze-v0", {"obs_type": "state"}, False),
+}
+
+
+@dataclass
+class Problems:
+    """``n`` planning problems: start and goal observations and the true goal states."""
+
+    env_name: str
+    horizon: int  # env steps
+    seeds: list[int]
+    start_obs: np.ndarray  # [n, obs]
+    goal_obs: np.ndarray  # [n, obs]
+    goal_states: np.ndarray  # [n, state]
+    start_success: np.ndarray  # [n] the start already passes the success test
+    goal_actions: np.ndarray  # [n, horizon, ...] env actions that reach each goal from its start
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+class HeldForcePolicy:
+    """A unit force in a direction drawn once per episode (uniform angle), held throughout."""
+
+    wants_state = False
+
+    def __init__(self) -> None:
+        self._action: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._action = None
+
+    def __call__(self, obs: Any, rng: np.random.Generator) -> np.ndarray:
+        if self._action is None:
+            angle = rng.uniform(0.0, 2 * math.pi)
+            self._action = np.array([math.cos(angle), math.sin(angle)], dtype=np.float32)
+        return self._action
+
+
+def _make(env_name: str, horizon: int) -> Any:
+    import wmplan_envs  # noqa: F401
+
+    if env_name not in ENVS:
+        raise ValueError(f"unknown env {env_name!r}; expected one of {sorted(ENVS)}")
+    setup = ENVS[env_name]
+    kwargs = dict(setup.kwargs)
+    if setup.goal_from_env:
+        kwargs["goal_steps"] = horizon
+    return gym.make(setup.env_id, **kwargs).unwrapped
+
+
+def _success(env: Any, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    return np.asarray(env.compute_success(state, goal), dtype=bool)
+
+
+def make_problems(env_name: str, horizon: int, seeds: list[int]) -> Problems:
+    """One problem per seed, with a goal ``horizon`` env steps of the data-like policy away."""
+    from wmplan_agents.data import default_policy
+
+    if horizon < 1 or not seeds:
+        raise ValueError(f"need horizon >= 1 and at least one seed, got {horizon}, {seeds}")
+    env = _make(env_name, horizon)
+    policy: Any = None
+    if env_name == "pointmaze":
+        policy = HeldForcePolicy()
+    elif not ENVS[env_name].goal_from_env:
+        policy = default_policy(env)
+    start, start_states, goal_obs, goal_states, goal_actions = [], [], [], [], []
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        start.append(obs["observation"])
+        start_states.append(np.asarray(info["state"], dtype=np.float64))
+        if policy is None:
+            goal_obs.append(obs["desired_goal"])
+            goal_states.append(info["goal_state"])
+            goal_actions.append(np.asarray(env.goal_actions))
+        else:
+            if hasattr(policy, "reset"):
+                policy.reset()
+            rng = np.random.default_rng(seed)
+            acts = []
+            for _ in range(horizon):
+                key = info["state"] if getattr(policy, "wants_state", False) else obs
+                acts.append(np.asarray(policy(key, rng), dtype=np.float32))
+                obs, _, _, _, info = env.step(acts[-1])
+            goal_actions.append(np.stack(acts))
+            goal_obs.append(obs["observation"])
+            goal_states.append(info["state"])
+    env.close()
+    goal_states_arr = np.stack(goal_states).astype(np.float64)
+    start_arr = np.stack(start)
+    starts_ok = _success(env, np.stack(start_states), goal_states_arr)
+    return Problems(
+        env_name,
+        horizon,
+        list(seeds),
+        start_arr,
+        np.stack(goal_obs),
+        goal_states_arr,
+        starts_ok,
+        np.stack(goal_actions),
+    )
+
+
+def execute(problems: Problems, env_actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run each problem's env actions ``[n, H, ...]`` open loop from its start in the real
+    simulator: ``(success at the end, success at any step)``, both ``[n]`` bool."""
+    if len(env_actions) != problems.n:
+        raise ValueError(f"got actions for {len(env_actions)} problems, expected {problems.n}")
+    env = _make(problems.env_name, problems.horizon)
+    final = np.zeros(problems.n, dtype=bool)
+    anytime = np.zeros(problems.n, dtype=bool)
+    for i, seed in enumerate(problems.seeds):
+        _, info = env.reset(seed=seed)
+        hit = False
+        for action in env_actions[i]:
+            _, _, _, _, info = env.step(action)
+            state = np.asarray(info["state"], dtype=np.float64)
+            hit = hit or bool(_success(env, state, problems.goal_states[i]))
+        end = np.asarray(info["state"], dtype=np.float64)
+        final[i] = bool(_success(env, end, problems.goal_states[i]))
+        anytime[i] = hit
+    env.close()
+    return final, anytime
+
+
+def zero_action_success(problems: Problems) -> np.ndarray:
+    """End-of-plan success of doing nothing (all-zero env actions): how easy the problems are."""
+    env = _make(problems.env_name, problems.horizon)
+    shape = env.action_space.shape
+    env.close()
+    zeros = np.zeros((problems.n, problems.horizon, *shape), dtype=np.float32)
+    return execute(problems, zeros)[0]
+
+
+def decode_state(model: Any, z: torch.Tensor) -> np.ndarray | None:
+    """The model's latent ``[B, D]`` as env states (``None`` without a state decoder)."""
+    if not hasattr(model, "to_state"):
+        return None
+    with torch.no_grad():
+        x = model.to_state(z).double().cpu().numpy()
+    dims = tuple(getattr(model, "angle_dims", ()))
+    if not dims:
+        return x
+    raw = int(model.raw_dim)
+    keep = [i for i in range(raw) if i not in dims]
+    out = np.zeros((len(x), raw))
+    out[:, keep] = x[:, : len(keep)]
+    trig = x[:, len(keep) :].reshape(len(x), len(dims), 2)
+    out[:, list(dims)] = np.arctan2(trig[..., 1], trig[..., 0]) % (2 * np.pi)
+    return out
+
+
+@dataclass
+class Cell:
+    """One planner at one horizon: per-trial outcomes at the full budget and per rung."""
+
+    planner: str
+    horizon: int
+    model_steps: int
+    n: int
+    iterations: list[int]  # per rung
+    rung_time_s: list[float]  # per rung, seconds per problem (batched wall time / n)
+    success: list[bool]  # full budget, end of the plan, real simulator
+    success_any: list[bool]  # full budget, any step of the plan
+    success_model: list[bool] | None  # full budget, model's predicted final state
+    time_to_success: list[float]  # per trial; nan unless it succeeded at the full budget
+    rung_successes: list[int]  # per rung, end-of-plan successes
+    planned_cost: list[float] = field(default_factory=list)  # full budget, the planner's cost
+
+    @property
+    def successes(self) -> int:
+        return int(np.sum(self.success))
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.n
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.successes, self.n)
+
+    @property
+    def median_time(self) -> float:
+        t = [v for v in self.time_to_success if math.isfinite(v)]
+        return float(np.median(t)) if t else math.nan
+
+    @property
+    def model_successes(self) -> int | None:
+        return None if self.success_model is None else int(np.sum(self.success_model))
+
+
+def run_cell(
+    model: Any,
+    problems: Problems,
+    planner: str,
+    planner_kwargs: dict[str, Any],
+    fractions: tuple[float, ...] = (1.0,),
+    seed: int = 0,
+    label: str | None = None,
+) -> Cell:
+    """Plan all problems at each budget rung (batched), execute each plan, score the trials."""
+    from registry import PLANNERS
+    from wmplan_agents import contracts
+    from wmplan_agents.planners import make_planner
+
+    repeat = contracts.action_repeat(model)
+    if problems.horizon % repeat:
+        raise ValueError(
+            f"horizon {problems.horizon} env steps is not a multiple of action_repeat {repeat}"
+        )
+    steps = problems.horizon // repeat
+    full = int(planner_kwargs.get("iterations", PLANNERS[planner].kwargs.get("iterations", 100)))
+    rungs = sorted({max(1, round(f * full)) for f in fractions} | {full})
+    with torch.no_grad():
+        z0 = model.encode(torch.as_tensor(problems.start_obs, dtype=torch.float32))
+        zg = model.encode(torch.as_tensor(problems.goal_obs, dtype=torch.float32))
+    rung_time, rung_ok, first = [], [], np.full(problems.n, math.nan)
+    for iters in rungs:
+        p = make_planner(planner, **{**planner_kwargs, "iterations": iters, "seed": seed})
+        start = time.perf_counter()
+        result = p.plan(model, z0, zg, steps)
+        per = (time.perf_counter() - start) / problems.n
+        ok, anytime = execute(problems, contracts.to_env_actions(model, result.actions))
+        rung_time.append(per)
+        rung_ok.append(int(ok.sum()))
+        first = np.where(np.isnan(first) & ok, per, first)
+    # the last rung is the full budget
+    with torch.no_grad():
+        pred = contracts.rollout(model, z0, result.actions)[:, -1]
+    decoded = decode_state(model, pred)
+    env = _make(problems.env_name, problems.horizon)
+    model_ok = None if decoded is None else _success(env, decoded, problems.goal_states).tolist()
+    env.close()
+    return Cell(
+        planner=label or planner,
+        horizon=problems.horizon,
+        model_steps=steps,
+        n=problems.n,
+        iterations=rungs,
+        rung_time_s=rung_time,
+        success=ok.tolist(),
+        success_any=anytime.tolist(),
+        success_model=model_ok,
+        time_to_success=np.where(ok, first, math.nan).tolist(),
+        rung_successes=rung_ok,
+        planned_cost=result.cost.detach().double().cpu().numpy().tolist(),
+    )
