@@ -113,6 +113,30 @@ def test_run_cell_scores_consistently_and_is_deterministic():
             model.action_repeat = 1
 
 
+class _NaNModel:
+    """A model whose predictions are NaN: every planner must fail, not crash the table."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.action_space = inner, inner.action_space
+
+    def encode(self, obs):
+        return self.inner.encode(obs)
+
+    def step(self, z, a):
+        return z * float("nan") + a.sum(-1, keepdim=True)
+
+
+def test_a_diverging_planner_fails_its_trials_and_says_why():
+    from wmplan_agents.models.pretrained import load_pretrained
+
+    problems = make_problems("wallsingle", 10, [31, 32])
+    model = _NaNModel(load_pretrained("WMPlan/WallSingle-v0"))
+    cell = run_cell(model, problems, "grasp", {"iterations": 4}, fractions=(0.5, 1.0))
+    assert cell.successes == 0 and cell.rung_successes == [0, 0]
+    assert len(cell.errors) == 2 and "non-finite" in cell.errors[0]
+    assert all(math.isnan(t) for t in cell.time_to_success)
+
+
 def _json(result) -> dict:
     with open(result.files["json"]) as f:
         return json.load(f)

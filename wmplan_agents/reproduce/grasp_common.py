@@ -145,6 +145,7 @@ def cell_row(c: Cell, paper: tuple[float, float | None] | None) -> tuple[str, st
     measured = (
         f"{format_rate(c.successes, c.n)} / {fmt_time(c.median_time)}"
         f" (model {model}, any step {int(np.sum(c.success_any))})"
+        + (f" [{len(c.errors)} rung(s) diverged]" if c.errors else "")
     )
     if paper is None:
         ref = "-"

@@ -227,6 +227,9 @@ class Cell:
     time_to_success: list[float]  # per trial; nan unless it succeeded at the full budget
     rung_successes: list[int]  # per rung, end-of-plan successes
     planned_cost: list[float] = field(default_factory=list)  # full budget, the planner's cost
+    errors: list[str] = field(
+        default_factory=list
+    )  # PlanningError per failed rung (all trials fail)
 
     @property
     def successes(self) -> int:
@@ -276,22 +279,35 @@ def run_cell(
         z0 = model.encode(torch.as_tensor(problems.start_obs, dtype=torch.float32))
         zg = model.encode(torch.as_tensor(problems.goal_obs, dtype=torch.float32))
     rung_time, rung_ok, first = [], [], np.full(problems.n, math.nan)
+    errors: list[str] = []
+    fail = np.zeros(problems.n, dtype=bool)
+    ok, anytime, model_ok, cost = fail, fail, None, [math.nan] * problems.n
     for iters in rungs:
         p = make_planner(planner, **{**planner_kwargs, "iterations": iters, "seed": seed})
         start = time.perf_counter()
-        result = p.plan(model, z0, zg, steps)
+        try:
+            result = p.plan(model, z0, zg, steps)
+        except contracts.PlanningError as err:  # a diverged plan fails every trial of the batch
+            rung_time.append((time.perf_counter() - start) / problems.n)
+            rung_ok.append(0)
+            errors.append(f"{iters} iterations: {err}")
+            ok, anytime, model_ok, cost = fail, fail, None, [math.nan] * problems.n
+            continue
         per = (time.perf_counter() - start) / problems.n
         ok, anytime = execute(problems, contracts.to_env_actions(model, result.actions))
         rung_time.append(per)
         rung_ok.append(int(ok.sum()))
         first = np.where(np.isnan(first) & ok, per, first)
-    # the last rung is the full budget
-    with torch.no_grad():
-        pred = contracts.rollout(model, z0, result.actions)[:, -1]
-    decoded = decode_state(model, pred)
-    env = _make(problems.env_name, problems.horizon)
-    model_ok = None if decoded is None else _success(env, decoded, problems.goal_states).tolist()
-    env.close()
+        with torch.no_grad():  # the model's own verdict on this rung's plan
+            pred = contracts.rollout(model, z0, result.actions)[:, -1]
+        decoded = decode_state(model, pred)
+        env = _make(problems.env_name, problems.horizon)
+        model_ok = (
+            None if decoded is None else _success(env, decoded, problems.goal_states).tolist()
+        )
+        env.close()
+        cost = result.cost.detach().double().cpu().numpy().tolist()
+    # ok, anytime, model_ok and cost are those of the last rung, the full budget
     return Cell(
         planner=label or planner,
         horizon=problems.horizon,
@@ -304,5 +320,6 @@ def run_cell(
         success_model=model_ok,
         time_to_success=np.where(ok, first, math.nan).tolist(),
         rung_successes=rung_ok,
-        planned_cost=result.cost.detach().double().cpu().numpy().tolist(),
+        planned_cost=cost,
+        errors=errors,
     )
