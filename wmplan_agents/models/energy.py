@@ -4,6 +4,13 @@ Trained by regression on the true energy of :class:`~wmplan_envs.rugged_landscap
 RuggedLandscapeEnv` (:class:`~wmplan_agents.objectives.EnergyRegression`), optionally with
 high-frequency invariance (:class:`~wmplan_agents.objectives.HFInvariance`), which flattens the
 ripples into a funnel that gradient descent follows to the global basin.
+
+A plain SiLU MLP is biased towards low frequencies (spectral bias) and, at a modest budget, does
+not fit high-frequency ripples at all. ``fourier_features=F`` puts a fixed random Fourier-feature
+layer in front of the MLP (Tancik et al., 2020): the input ``x`` is mapped to
+``[x, sin(x W), cos(x W)]`` with ``W [input_dim, F]`` drawn once from ``N(0, fourier_scale^2)``
+(angular frequencies, radians per unit of ``x``), which lets the same MLP fit ripples of
+frequencies up to about ``fourier_scale`` quickly.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from wmplan_agents.data import ArrayDataset
@@ -18,7 +26,12 @@ from wmplan_agents.models.mlp import make_mlp, seeded
 
 
 class EnergyMLP(nn.Module):
-    """``E(x) = MLP(x)``, a scalar per input row ``[B, input_dim] -> [B]``."""
+    """``E(x) = MLP(phi(x))``, a scalar per input row ``[B, input_dim] -> [B]``.
+
+    ``phi(x) = x`` by default; with ``fourier_features=F > 0``,
+    ``phi(x) = [x, sin(x W), cos(x W)]`` where ``W [input_dim, F] ~ N(0, fourier_scale^2)`` is
+    drawn from ``seed`` and kept fixed (a buffer, saved with the weights).
+    """
 
     def __init__(
         self,
@@ -27,19 +40,40 @@ class EnergyMLP(nn.Module):
         hidden: int = 128,
         depth: int = 3,
         activation: str = "silu",
+        fourier_features: int = 0,
+        fourier_scale: float = 10.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if isinstance(fourier_features, bool) or not isinstance(fourier_features, int | np.integer):
+            raise ValueError(f"fourier_features must be an integer >= 0, got {fourier_features!r}")
+        if fourier_features < 0:
+            raise ValueError(f"fourier_features must be an integer >= 0, got {fourier_features}")
+        if not (np.isfinite(fourier_scale) and fourier_scale > 0):
+            raise ValueError(f"fourier_scale must be finite and positive, got {fourier_scale}")
         self._config = dict(
             input_dim=int(input_dim),
             hidden=int(hidden),
             depth=int(depth),
             activation=activation,
+            fourier_features=int(fourier_features),
+            fourier_scale=float(fourier_scale),
             seed=int(seed),
         )
         self.input_dim = input_dim
+        self.fourier_features = int(fourier_features)
         with seeded(seed):
-            self.net = make_mlp(input_dim, 1, hidden, depth, activation)
+            freqs = torch.randn(input_dim, self.fourier_features) * float(fourier_scale)
+            in_dim = input_dim + 2 * self.fourier_features
+            self.net = make_mlp(in_dim, 1, hidden, depth, activation)
+        self.register_buffer("frequencies", freqs)
+
+    def features(self, x: Tensor) -> Tensor:
+        """``phi(x)``: ``x`` itself, or ``[x, sin(x W), cos(x W)]`` with Fourier features."""
+        if self.fourier_features == 0:
+            return x
+        proj = x @ self.frequencies.to(x)
+        return torch.cat([x, torch.sin(proj), torch.cos(proj)], dim=-1)
 
     def get_config(self) -> dict[str, Any]:
         return dict(self._config)
@@ -47,7 +81,7 @@ class EnergyMLP(nn.Module):
     def energy(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.input_dim:
             raise ValueError(f"expected inputs [B, {self.input_dim}], got {list(x.shape)}")
-        return self.net(x).squeeze(-1)
+        return self.net(self.features(x)).squeeze(-1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.energy(x)
