@@ -1,7 +1,8 @@
 """Two Pillars, Experiment 2: funnel creation on a rugged energy landscape.
 
 Gradient descent from many uniform starts on WMPlan/RuggedLandscape-v0's true energy, on a flat
-learned energy (MLP regression) and on a HELM one (regression + high-frequency invariance). We
+learned energy (regression) and on a HELM one (regression + high-frequency invariance), both the
+same MLP with a random Fourier-feature input layer so that regression can fit the ripples. We
 print the share of starts that reach the global basin (Wilson 95%) beside the paper's and save a
 contour plot of the three landscapes and a JSON file.
 
@@ -18,6 +19,8 @@ from wmplan_agents.reproduce.funnel import FunnelSettings, reproduce
 defaults = FunnelSettings()
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data-samples", type=int, default=defaults.data_samples)
+parser.add_argument("--fourier-features", type=int, default=defaults.fourier_features)
+parser.add_argument("--fourier-scale", type=float, default=defaults.fourier_scale)
 parser.add_argument("--epochs", type=int, default=defaults.epochs)
 parser.add_argument("--hf-weight", type=float, default=defaults.hf_weight)
 parser.add_argument("--hf-sigma", type=float, default=defaults.hf_sigma)
@@ -30,6 +33,8 @@ args = parser.parse_args()
 torch.set_num_threads(2)
 settings = FunnelSettings(
     data_samples=args.data_samples,
+    fourier_features=args.fourier_features,
+    fourier_scale=args.fourier_scale,
     epochs=args.epochs,
     hf_weight=args.hf_weight,
     hf_sigma=args.hf_sigma,

@@ -106,11 +106,14 @@ def test_funnel_tiny(tmp_path):
         data_samples=1000,
         hidden=16,
         depth=2,
+        fourier_features=8,
         epochs=2,
         n_starts=100,
         gd_steps=1000,
     )
     assert (tmp_path / "funnel.png").stat().st_size > 0
+    # the ripples 0.5 * (2 - cos(15 dx) - cos(15 dy)) have variance 2 * 0.5^2 / 2 = 0.25
+    assert r.ripple_var == pytest.approx(0.25, rel=0.15)
     assert "96.4%" in lines[0]
     for name in ("true", "flat", "helm"):
         lo, hi = r.interval[name]
