@@ -211,9 +211,9 @@ def table(result: FunnelResult) -> str:
         ),
         ("flat: descents ending at the goal itself", str(result.at_goal["flat"]), "not reported"),
         ("HELM: descents ending at the goal itself", str(result.at_goal["helm"]), "not reported"),
-        ("flat energy val MSE", f"{result.val_mse['flat']:.4f}", "not reported"),
-        ("HELM energy val MSE", f"{result.val_mse['helm']:.4f}", "not reported"),
-        ("ripple variance (MSE of a smooth fit)", f"{result.ripple_var:.4f}", "not reported"),
+        ("flat energy val MSE", f"{result.val_mse['flat']:.3g}", "not reported"),
+        ("HELM energy val MSE", f"{result.val_mse['helm']:.3g}", "not reported"),
+        ("ripple variance (MSE of a smooth fit)", f"{result.ripple_var:.3g}", "not reported"),
     ]
     return comparison_table(
         rows, title="Two Pillars Exp. 2: funnel creation (RuggedLandscape), Wilson 95% in []"
