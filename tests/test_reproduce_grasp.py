@@ -103,6 +103,13 @@ def test_run_cell_scores_consistently_and_is_deterministic():
     for ok, anytime, t in zip(a.success, a.success_any, a.time_to_success, strict=True):
         assert anytime or not ok  # success at the end is success at some step
         assert math.isfinite(t) == ok
+    # the time to success under the model: finite exactly for the trials the model calls a
+    # success at the full budget, and one of the rungs' times
+    assert a.success_model is not None and a.time_to_success_model is not None
+    for ok, t in zip(a.success_model, a.time_to_success_model, strict=True):
+        assert math.isfinite(t) == ok
+        assert not ok or t in a.rung_time_s
+    assert math.isfinite(a.median_time_model) == any(a.success_model)
     # gradient descent through the shipped model beats standing still on these problems
     assert a.successes > int(zero_action_success(problems).sum())
     with pytest.raises(ValueError, match="multiple of action_repeat"):
@@ -178,3 +185,21 @@ def test_grasp_tables34_tiny(tmp_path):
     assert (tmp_path / "grasp_tables34_wallsingle.png").stat().st_size > 0
     assert "wallsingle GRASP H=10" in lines[0] and "95.2% / 1.6s" in lines[0]
     assert [c.planner for c in r.grids["wallsingle"].cells] == ["GD", "GRASP"]
+
+
+def test_pusht_cell_times_success_under_the_model_separately_from_the_simulator():
+    """The paper scores success under the model; a Push-T cell times those successes from the
+    budget ladder on their own, whatever the simulator says about the same plans."""
+    from wmplan_agents.models.pretrained import load_pretrained
+
+    model = load_pretrained("WMPlan/PushT-v0")
+    problems = make_problems("pusht", 10, [5000, 5001, 5002, 5003])
+    cell = run_cell(model, problems, "gd", {"iterations": 100}, fractions=(0.5, 1.0), seed=0)
+    assert cell.model_steps == 2 and cell.success_model is not None
+    assert cell.time_to_success_model is not None
+    assert any(cell.success_model)  # GD solves these 2-model-step problems under the model
+    assert math.isfinite(cell.median_time_model)
+    for ok, t in zip(cell.success_model, cell.time_to_success_model, strict=True):
+        assert math.isfinite(t) == ok
+    for ok, t in zip(cell.success, cell.time_to_success, strict=True):
+        assert math.isfinite(t) == ok

@@ -140,8 +140,12 @@ def fmt_time(seconds: float) -> str:
 
 def cell_row(c: Cell, paper: tuple[float, float | None] | None) -> tuple[str, str, str]:
     """``(label, measured, paper)``: success with Wilson 95%, median time to success, success
-    under the model and at any step of the plan."""
-    model = "n/a" if c.model_successes is None else f"{c.model_successes}"
+    under the model (with its median time to success) and at any step of the plan."""
+    model = (
+        "n/a"
+        if c.model_successes is None
+        else f"{c.model_successes} / {fmt_time(c.median_time_model)}"
+    )
     measured = (
         f"{format_rate(c.successes, c.n)} / {fmt_time(c.median_time)}"
         f" (model {model}, any step {int(np.sum(c.success_any))})"
