@@ -229,9 +229,9 @@ def train_command(
 
 @app.command("demo")
 def demo_command(
-    episodes: Annotated[int, typer.Option(min=1, help="Push-T episodes")] = 5,
+    episodes: Annotated[int, typer.Option(min=1, help="Push-T episodes")] = 2,
     planner: Annotated[str, typer.Option(help="a registered planner name")] = "grasp",
-    iterations: Annotated[int, typer.Option(min=1, help="planner iterations per plan")] = 100,
+    iterations: Annotated[int, typer.Option(min=1, help="planner iterations per plan")] = 50,
     horizon: Annotated[int, typer.Option(min=1, help="plan length in model actions")] = 5,
     replan_every: Annotated[int, typer.Option(min=1, help="model actions between plans")] = 1,
     budget: Annotated[int, typer.Option(min=1, help="env steps per episode")] = 50,

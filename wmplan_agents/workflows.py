@@ -172,9 +172,9 @@ class DemoResult:
 
 def run_demo(
     *,
-    episodes: int = 5,
+    episodes: int = 2,
     planner: str = "grasp",
-    iterations: int = 100,
+    iterations: int = 50,
     horizon: int = 5,
     replan_every: int = 1,
     budget: int = 50,
