@@ -154,6 +154,11 @@ def train_from_file(
 
 # -- the demo ----------------------------------------------------------------------------------
 
+# GRASP's Push-T setting (docs/design.md, GRASP on Push-T): Adam-style action and sync steps in
+# action units; the rest of the registry preset (state noise 0.01 cosine-annealed to 0 at half,
+# 25 sync steps). The demo syncs every third of its iterations, at most every 100 (the paper's).
+PUSHT_GRASP: dict[str, Any] = {"step_rule": "adam", "lr_actions": 0.05, "lr_sync": 0.02}
+
 
 @dataclass
 class DemoResult:
@@ -174,15 +179,16 @@ def run_demo(
     *,
     episodes: int = 2,
     planner: str = "grasp",
-    iterations: int = 50,
+    iterations: int = 300,
     horizon: int = 5,
-    replan_every: int = 1,
+    replan_every: int = 5,
     budget: int = 50,
     goal_steps: int = 25,
     seed: int = 0,
     gif_path: str | Path | None = "wmplan_demo.gif",
     render_size: int = 192,
     echo: Any = print,
+    planner_kwargs: dict[str, Any] | None = None,
 ) -> DemoResult:
     """Plan Push-T reachable goals (``goal_steps`` env steps ahead, relative actions) with the
     shipped Push-T model and ``planner`` in an MPC loop; ``budget`` env steps per episode.
@@ -190,7 +196,9 @@ def run_demo(
     ``horizon`` and ``replan_every`` are in model actions (5 env steps each);
     ``iterations`` is the planner's optimisation budget per plan. Episode ``j`` is reset with
     ``seed + j``; the first episode's rendered frames are saved to ``gif_path`` (skipped if
-    ``None``). ``echo`` receives one line per episode.
+    ``None``). ``echo`` receives one line per episode. ``planner_kwargs`` go to the planner;
+    ``None`` means :data:`PUSHT_GRASP` (with ``sync_every`` a third of ``iterations``, at most
+    100) for ``"grasp"`` and the registry preset for any other planner.
     """
     from wmplan_agents.agent import MPCAgent
     from wmplan_agents.models.pretrained import load_pretrained
@@ -201,9 +209,14 @@ def run_demo(
             f"{iterations}"
         )
     model = load_pretrained("WMPlan/PushT-v0", "state")
+    if planner_kwargs is None:
+        planner_kwargs = {}
+        if planner == "grasp":
+            planner_kwargs = {**PUSHT_GRASP, "sync_every": min(100, max(1, iterations // 3))}
     agent = MPCAgent(
-        model, planner, horizon=horizon, replan_every=replan_every, iterations=iterations, seed=seed
-    )
+        model, planner, horizon=horizon, replan_every=replan_every, iterations=iterations,
+        seed=seed, **planner_kwargs,
+    )  # fmt: skip
     env = gym.make(
         "WMPlan/PushT-v0", obs_type="state", relative=True, goal="reachable",
         goal_steps=goal_steps, max_episode_steps=budget, render_mode="rgb_array",
@@ -212,6 +225,7 @@ def run_demo(
     settings = dict(
         planner=planner, iterations=iterations, horizon=horizon, replan_every=replan_every,
         budget=budget, goal_steps=goal_steps, episodes=episodes, seed=seed,
+        planner_kwargs=planner_kwargs,
     )  # fmt: skip
     result = DemoResult([], [], [], None, settings)
     frames: list[np.ndarray] = []

@@ -99,3 +99,29 @@ def randn(gen: torch.Generator, shape: tuple[int, ...], like: Tensor) -> Tensor:
     ``planners/base.py``), so problem ``b`` sees the draws it would see alone."""
     draw = torch.randn((1, *shape[1:]), generator=gen, dtype=like.dtype, device=gen.device)
     return draw.to(like.device).expand(shape)
+
+
+class AdamStep:
+    """Per-problem Adam update direction (Kingma and Ba, 2015) for a ``[B, ...]`` tensor.
+
+    ``direction(grad)`` returns ``m_hat / (sqrt(v_hat) + eps)``, elementwise, whose entries are
+    of order one whatever the gradient's scale; the caller multiplies it by its step size. Rows
+    are independent (moments are elementwise), so ``B`` problems in one call step as they would
+    alone.
+    """
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m: Tensor | None = None
+        self.v: Tensor | None = None
+        self.t = 0
+
+    def direction(self, grad: Tensor) -> Tensor:
+        if self.m is None or self.v is None:
+            self.m, self.v = torch.zeros_like(grad), torch.zeros_like(grad)
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
+        self.v = self.beta2 * self.v + (1 - self.beta2) * grad * grad
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return m_hat / (v_hat.sqrt() + self.eps)

@@ -14,6 +14,7 @@ from wmplan_agents.contracts import CostFn, PlanningError, PlanResult
 from wmplan_agents.planners import _lifted, base
 
 _DECAYS = ("none", "linear", "cosine")
+_STEP_RULES = ("sgd", "adam")
 
 
 class GRASP:
@@ -61,6 +62,20 @@ class GRASP:
     WallSingle the lifted phase often finds the door and its greedy goal term later pulls the plan
     back into the wall (8/10 reached with it, 3/10 without; docs/results.md).
 
+    ``step_rule`` (ours; default ``"sgd"``, the literal rule): how the action steps of Eq. (12)
+    and of the sync (Eq. 15) are taken. ``"sgd"`` is ``a -= lr * grad`` (the sync undoing a step
+    that raised a problem's cost and halving its step size). ``"adam"`` replaces ``grad`` by the
+    Adam direction ``m_hat / (sqrt(v_hat) + eps)`` times the action half-range, so ``lr_actions``
+    and ``lr_sync`` are step sizes in action units whatever the scale of the model's Jacobian;
+    the lifted phase keeps one Adam state across iterations, each sync starts a fresh one and
+    keeps each problem's best point. The state step (Eq. 11) is unchanged. The paper sweeps the
+    step sizes per environment and horizon (Sec. 4.1) without listing them or the optimiser; a
+    plain step size that is stable needs ``lr < 1 / ((1 + gamma) lambda_max(J_a^T J_a))``, which
+    on the shipped Push-T model (``lambda_max`` about 60, singular values of ``J_a`` from 0.005
+    to 7.9) is about 0.014, and at that size the ill-conditioned final-state objective barely
+    moves; see docs/design.md. Push-T setting: ``step_rule="adam", lr_actions=0.05,
+    lr_sync=0.02`` (the registry preset otherwise, 300 iterations).
+
     Ablation switches (Tables 2 and 5): ``sync_every=0`` or ``sync_steps=0`` (no sync),
     ``state_noise=0`` (no noise), ``stop_gradient=False`` (state gradients flow through the model),
     ``action_noise`` (std of Gaussian noise added to the actions fed to every model evaluation),
@@ -96,6 +111,7 @@ class GRASP:
         rollout_noise: float = 0.0,
         sync_states: bool = True,
         return_best: bool = True,
+        step_rule: str = "sgd",
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
@@ -118,6 +134,8 @@ class GRASP:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(noise_until, (int, float)) and 0.0 < noise_until <= 1.0):
             raise ValueError(f"noise_until must be a fraction in (0, 1], got {noise_until!r}")
+        if step_rule not in _STEP_RULES:
+            raise ValueError(f"step_rule must be one of {_STEP_RULES}, got {step_rule!r}")
         if noise_decay not in _DECAYS:
             raise ValueError(f"noise_decay must be one of {_DECAYS}, got {noise_decay!r}")
         self.iterations = iterations
@@ -136,6 +154,7 @@ class GRASP:
         self.rollout_noise = float(rollout_noise)
         self.sync_states = bool(sync_states)
         self.return_best = bool(return_best)
+        self.step_rule = step_rule
         self.seed = seed
         self.rng = base.RandomStream(seed, reseed_every_plan)
         self._gen = self.rng.for_plan("cpu")  # noise is drawn on the CPU, then moved
@@ -194,6 +213,7 @@ class GRASP:
         best_a = actions.detach().clone()
         best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
         best_at = torch.full((b,), -1, dtype=torch.long, device=z0.device)
+        adam = _lifted.AdamStep() if self.step_rule == "adam" else None
         for k in range(self.iterations):
             actions.requires_grad_(True)
             states.requires_grad_(True)
@@ -215,7 +235,8 @@ class GRASP:
             loss = dyn + self.gamma * goal_term(pred, actions, z_goal)  # Eq. (10)
             g_a, g_s = torch.autograd.grad(loss.sum(), [actions, states], allow_unused=True)
             with torch.no_grad():
-                actions = _lifted.project(model, actions - self.lr_actions * g_a, low, high)
+                step = g_a if adam is None else adam.direction(g_a) * (high - low) / 2
+                actions = _lifted.project(model, actions - self.lr_actions * step, low, high)
                 if g_s is not None:
                     states = states - self.lr_states * g_s
                 else:
@@ -308,6 +329,7 @@ class GRASP:
         best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
         best_grad = torch.zeros_like(best_a)
         best_traj: Tensor | None = None
+        adam = _lifted.AdamStep() if self.step_rule == "adam" else None
         cand = best_a
         for j in range(self.sync_steps + 1):
             a = cand.detach().requires_grad_(True)
@@ -328,7 +350,11 @@ class GRASP:
                 best_grad = torch.where(m, grad, best_grad)
                 best_cost = torch.where(better, c.detach(), best_cost)
                 best_traj = traj.detach() if best_traj is None else torch.where(m, traj, best_traj)
-                lr = torch.where(m, lr, lr * 0.5)
-                cand = _lifted.project(model, best_a - lr * best_grad, low, high)
+                if adam is None:  # plain GD: undo a step that raised the cost, halve its size
+                    lr = torch.where(m, lr, lr * 0.5)
+                    cand = _lifted.project(model, best_a - lr * best_grad, low, high)
+                else:  # Adam continues from where it is; the best point so far is kept
+                    step = adam.direction(grad) * (high - low) / 2
+                    cand = _lifted.project(model, a.detach() - lr * step, low, high)
         assert best_traj is not None
         return best_a, best_traj, best_cost
