@@ -11,6 +11,7 @@ Every random draw comes from the ``torch.Generator`` passed in by the training l
 * :class:`EnergyRegression`: MSE of a model's energy to a target energy.
 * :class:`InfoNCE`: contrastive metric alignment between ``z_t`` and ``z_{t+1}``.
 * :class:`Reconstruction`: pixel reconstruction for models with a decoder.
+* :class:`LatentVariance`: VICReg's variance hinge, keeps every latent dimension's spread at 1.
 
 ``objective.on("coarse")`` applies an objective to ``model.coarse`` (e.g. HELM's k-step level).
 
@@ -136,10 +137,13 @@ class Prediction(Objective):
 
     name = "prediction"
 
-    def __init__(self, horizon: int = 1, detach_target: bool = True) -> None:
+    def __init__(
+        self, horizon: int = 1, detach_target: bool = True, detach_input: bool = False
+    ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
         self.horizon, self.detach_target = int(horizon), detach_target
+        self.detach_input = detach_input  # True: train only the predictor, not the encoder
 
     def window(self, model: Any) -> int:
         return self.horizon * action_repeat(model)
@@ -149,6 +153,8 @@ class Prediction(Objective):
         obs = batch["obs"]
         acts = model_actions(model, batch["actions"], h)
         z0 = model.encode(obs[:, 0])
+        if self.detach_input:
+            z0 = z0.detach()
         targets = obs[:, k : h * k + 1 : k]
         zt = model.encode(targets.reshape(-1, *targets.shape[2:])).reshape(len(obs), h, -1)
         if self.detach_target:
@@ -161,7 +167,8 @@ class Prediction(Objective):
         return {"loss": loss / h}
 
     def __repr__(self) -> str:
-        return f"Prediction(horizon={self.horizon})"
+        extra = ", detach_input=True" if self.detach_input else ""
+        return f"Prediction(horizon={self.horizon}{extra})"
 
 
 class SpectralReg(Objective):
@@ -269,18 +276,90 @@ class InfoNCE(Objective):
 
 
 class Reconstruction(Objective):
-    """``E |decode(encode(o)) - o|^2`` over the window's first observation (model needs
-    ``decode``; pixel observations are compared in ``[0, 1]``)."""
+    """``E w * |decode(encode(o)) - o|^2`` over the window's first observation (model needs
+    ``decode``; pixel observations are compared in ``[0, 1]``).
+
+    Options (both off by default, which is the plain unweighted MSE):
+
+    * ``change_weight``: per-pixel weight ``w = 1 + change_weight * |o_{t+k} - o_t|`` (the
+      largest channel difference between the first observation and the one a model step
+      later). Small moving objects (the WallSingle dot) otherwise count for almost nothing
+      against a static background that fills the image, and the latent ignores them.
+    * ``predict_steps``: also decode the open-loop latent predictions ``step^j(encode(o_t))``
+      for ``j = 1..predict_steps`` and compare them with the true frames (same weighting,
+      with the mask of that step's change), so the predicted latents must carry the motion.
+    """
 
     name = "reconstruction"
+
+    def __init__(self, change_weight: float = 0.0, predict_steps: int = 0) -> None:
+        if not change_weight >= 0:
+            raise ValueError(f"change_weight must be >= 0, got {change_weight}")
+        if predict_steps < 0:
+            raise ValueError(f"predict_steps must be >= 0, got {predict_steps}")
+        self.change_weight, self.predict_steps = float(change_weight), int(predict_steps)
+
+    def window(self, model: Any) -> int:
+        steps = self.predict_steps or (1 if self.change_weight > 0 else 0)
+        return max(1, steps * action_repeat(model))
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        k = action_repeat(model)
+        to_input = getattr(model, "obs_to_input", lambda o: o)
+        frames = [to_input(batch["obs"][:, 0])]
+        for j in range(1, max(self.predict_steps, 1 if self.change_weight > 0 else 0) + 1):
+            frames.append(to_input(batch["obs"][:, j * k]))
+
+        def weight(j: int) -> Tensor | float:
+            if self.change_weight == 0:
+                return 1.0
+            other = frames[1] if j == 0 else frames[j - 1]
+            diff = (frames[j] - other).abs()
+            diff = diff.amax(dim=1, keepdim=True) if diff.ndim == 4 else diff
+            return 1.0 + self.change_weight * diff
+
+        z = model.encode(batch["obs"][:, 0])
+        loss = (weight(0) * (model.decode(z) - frames[0]) ** 2).mean()
+        if self.predict_steps:
+            acts = model_actions(model, batch["actions"], self.predict_steps)
+            pred = torch.zeros((), device=z.device)
+            for j in range(1, self.predict_steps + 1):
+                z = model.step(z, acts[:, j - 1])
+                pred = pred + (weight(j) * (model.decode(z) - frames[j]) ** 2).mean()
+            loss = 0.5 * (loss + pred / self.predict_steps)
+        return {"loss": loss}
+
+    def __repr__(self) -> str:
+        if self.change_weight == 0 and self.predict_steps == 0:
+            return "Reconstruction()"
+        return (
+            f"Reconstruction(change_weight={self.change_weight:g}, "
+            f"predict_steps={self.predict_steps})"
+        )
+
+
+class LatentVariance(Objective):
+    """VICReg's variance term ``mean_d relu(target - std_batch(z_d))`` on the encoded first
+    observations: every latent dimension keeps a spread of at least ``target`` over the batch.
+
+    A learned latent's scale is otherwise free and drifts small (the decoder undoes any scale),
+    which leaves the predictor's per-step changes below the noise of its own updates.
+    """
+
+    name = "latent_variance"
+
+    def __init__(self, target: float = 1.0, eps: float = 1e-4) -> None:
+        if not target > 0:
+            raise ValueError(f"target must be positive, got {target}")
+        self.target, self.eps = float(target), float(eps)
 
     def window(self, model: Any) -> int:
         return 1
 
     def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
-        obs = batch["obs"][:, 0]
-        target = model.obs_to_input(obs) if hasattr(model, "obs_to_input") else obs
-        return {"loss": ((model.decode(model.encode(obs)) - target) ** 2).mean()}
+        z = model.encode(batch["obs"][:, 0])
+        std = torch.sqrt(z.var(0) + self.eps)
+        return {"loss": F.relu(self.target - std).mean()}
 
     def __repr__(self) -> str:
-        return "Reconstruction()"
+        return f"LatentVariance(target={self.target:g})"

@@ -21,7 +21,13 @@ from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_m
 
 
 class ConvWorldModel(nn.Module):
-    """Conv encoder ``[B, H, W, C] -> [B, latent_dim]``, residual latent predictor, decoder.
+    """Conv encoder ``[B, H, W, C] -> [B, latent_size]``, residual latent predictor, decoder.
+
+    ``keypoints=K > 0`` appends ``2 K`` coordinates to the ``latent_dim`` conv features
+    (``latent_size = latent_dim + 2 K``): a half-resolution conv branch gives ``K`` heat maps
+    and the latent holds the expected ``(x, y)`` in ``[-1, 1]`` of each (a spatial softmax),
+    so the position of a small moving object is a few latent coordinates that move linearly
+    with it instead of a tiny change spread over features dominated by the background.
 
     ``H`` and ``W`` must be divisible by ``2 ** n_layers``. Satisfies
     :class:`~wmplan_agents.contracts.WorldModel`.
@@ -39,6 +45,7 @@ class ConvWorldModel(nn.Module):
         depth: int = 2,
         action_repeat: int = 1,
         decoder: bool = True,
+        keypoints: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -63,6 +70,9 @@ class ConvWorldModel(nn.Module):
             decoder=bool(decoder),
             seed=int(seed),
         )
+        if keypoints:  # only recorded when on, so older checkpoints' configs stay valid
+            self._config["keypoints"] = int(keypoints)
+        self.latent_size = int(latent_dim) + 2 * int(keypoints)
         self._feat = (channels, h // 2**n_layers, w // 2**n_layers)
         n_feat = channels * self._feat[1] * self._feat[2]
         with seeded(seed):
@@ -70,10 +80,18 @@ class ConvWorldModel(nn.Module):
             for i in range(n_layers):
                 enc += [nn.Conv2d(c if i == 0 else channels, channels, 4, 2, 1), nn.SiLU()]
             self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(n_feat, latent_dim))
-            self.predictor = make_mlp(latent_dim + action_dim(self), latent_dim, hidden, depth)
+            self.keypoint_net: nn.Module | None = None
+            if keypoints:  # half-resolution heat maps -> expected (x, y) of each (spatial softmax)
+                self.keypoint_net = nn.Sequential(
+                    nn.Conv2d(c, channels, 4, 2, 1),
+                    nn.SiLU(),
+                    nn.Conv2d(channels, keypoints, 3, 1, 1),
+                )
+            size = self.latent_size
+            self.predictor = make_mlp(size + action_dim(self), size, hidden, depth)
             self.decoder: nn.Module | None = None
             if decoder:
-                dec: list[nn.Module] = [nn.Linear(latent_dim, n_feat), nn.Unflatten(1, self._feat)]
+                dec: list[nn.Module] = [nn.Linear(size, n_feat), nn.Unflatten(1, self._feat)]
                 for i in range(n_layers):
                     last = i == n_layers - 1
                     dec += [
@@ -81,6 +99,8 @@ class ConvWorldModel(nn.Module):
                         nn.ConvTranspose2d(channels, c if last else channels, 4, 2, 1),
                     ]
                 self.decoder = nn.Sequential(*dec)
+        self.register_buffer("grid_x", torch.linspace(-1, 1, w // 2), persistent=False)
+        self.register_buffer("grid_y", torch.linspace(-1, 1, h // 2), persistent=False)
         mid, half = action_scaling(action_space, self.action_repeat)
         self.register_buffer("action_mid", mid, persistent=False)
         self.register_buffer("action_half", half, persistent=False)
@@ -98,7 +118,15 @@ class ConvWorldModel(nn.Module):
         return obs.float().permute(0, 3, 1, 2) / 255.0
 
     def encode(self, obs: Tensor) -> Tensor:
-        return self.encoder(self.obs_to_input(obs))
+        x = self.obs_to_input(obs)
+        z = self.encoder(x)
+        if self.keypoint_net is None:
+            return z
+        maps = self.keypoint_net(x)  # [B, K, H / 2, W / 2]
+        p = torch.softmax(maps.flatten(2), dim=-1).view_as(maps)
+        kx = (p.sum(2) * self.grid_x).sum(-1)  # expected column, in [-1, 1]
+        ky = (p.sum(3) * self.grid_y).sum(-1)
+        return torch.cat([z, kx, ky], dim=-1)
 
     def decode(self, z: Tensor) -> Tensor:
         """``[B, latent_dim] -> [B, C, H, W]`` in ``[0, 1]`` units (needs ``decoder=True``)."""
