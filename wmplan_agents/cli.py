@@ -229,11 +229,11 @@ def train_command(
 
 @app.command("demo")
 def demo_command(
-    episodes: Annotated[int, typer.Option(min=1, help="Push-T episodes")] = 2,
+    episodes: Annotated[int, typer.Option(min=1, help="Push-T episodes")] = 5,
     planner: Annotated[str, typer.Option(help="a registered planner name")] = "grasp",
-    iterations: Annotated[int, typer.Option(min=1, help="planner iterations per plan")] = 50,
+    iterations: Annotated[int, typer.Option(min=1, help="planner iterations per plan")] = 300,
     horizon: Annotated[int, typer.Option(min=1, help="plan length in model actions")] = 5,
-    replan_every: Annotated[int, typer.Option(min=1, help="model actions between plans")] = 1,
+    replan_every: Annotated[int, typer.Option(min=1, help="model actions between plans")] = 5,
     budget: Annotated[int, typer.Option(min=1, help="env steps per episode")] = 50,
     seed: Annotated[int, typer.Option(help="episode j is reset with seed + j")] = 0,
     gif: Annotated[str, typer.Option(help="GIF of the first episode ('' to skip)")] = (

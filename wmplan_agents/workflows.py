@@ -177,7 +177,7 @@ class DemoResult:
 
 def run_demo(
     *,
-    episodes: int = 2,
+    episodes: int = 5,
     planner: str = "grasp",
     iterations: int = 300,
     horizon: int = 5,

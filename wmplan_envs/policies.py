@@ -72,9 +72,11 @@ class PushTPushingPolicy:
     Each push picks a point on the T's outline (uniform by length) with its outward normal
     ``n``; the agent first heads for ``contact + (15 + standoff) n`` (at most ``approach_steps``
     env steps, or until within ``reach`` px), then targets ``contact - depth n`` for a number of
-    steps drawn from ``push_steps``. Targets get Gaussian noise (``noise_std`` px) and are clipped
-    to the canvas. With ``relative=True`` it returns ``clip((target - agent) / 100, -1, 1)``,
-    the env's relative action; otherwise the absolute target.
+    steps drawn from ``push_steps``. Targets get Gaussian noise (``noise_std`` px), are clipped
+    to the canvas, and lie at most ``max_move`` px from the agent (a hand moving at a human pace,
+    like the teleoperated demonstrations behind the DINO-WM dataset; ``None`` lets the agent jump
+    up to 100 px per step). With ``relative=True`` it returns ``clip((target - agent) / 100, -1,
+    1)``, the env's relative action; otherwise the absolute target.
     """
 
     relative: bool = False
@@ -84,6 +86,7 @@ class PushTPushingPolicy:
     approach_steps: int = 8
     reach: float = 12.0
     noise_std: float = 6.0
+    max_move: float | None = 20.0
     _push: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
     _phase: str = field(default="approach", init=False, repr=False)
     _left: int = field(default=0, init=False, repr=False)
@@ -122,6 +125,10 @@ class PushTPushingPolicy:
             target = contact - self.depth * n
             self._left -= 1
         target = np.clip(target + rng.normal(0.0, self.noise_std, 2), 0.0, 512.0)
+        move = target - agent
+        dist = float(np.linalg.norm(move))
+        if self.max_move is not None and dist > self.max_move:
+            target = agent + move * (self.max_move / dist)
         if self.relative:
             return np.clip((target - agent) / 100.0, -1.0, 1.0).astype(np.float32)
         return target.astype(np.float32)
