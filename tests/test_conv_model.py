@@ -115,6 +115,21 @@ def test_prediction_detach_input_trains_only_the_predictor():
     assert all(p.grad.abs().sum() > 0 for p in model.predictor.parameters())
 
 
+def test_prediction_normalize_divides_each_dimension_by_its_batch_variance():
+    model, batch = _model(), _batch(b=16, steps=1)
+    obj = Prediction(horizon=1, normalize=True)
+    assert repr(obj) == "Prediction(horizon=1, normalize=True)"
+    with torch.no_grad():
+        z0, z1 = model.encode(batch["obs"][:, 0]), model.encode(batch["obs"][:, 1])
+        var = z1.var(0)
+        pred = model.step(z0, batch["actions"][:, 0])
+        expected = ((pred - z1) ** 2 / (var + 1e-8 * var.mean() + 1e-12)).mean()
+        got = obj(model, batch, torch.Generator())["loss"]
+        plain = Prediction(horizon=1)(model, batch, torch.Generator())["loss"]
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(plain, ((pred - z1) ** 2).mean())
+
+
 def test_keypoints_extend_the_latent_and_round_trip(tmp_path):
     batch = _batch(b=8)
     plain, kp = _model(seed=3), _model(seed=3, keypoints=2)

@@ -138,12 +138,17 @@ class Prediction(Objective):
     name = "prediction"
 
     def __init__(
-        self, horizon: int = 1, detach_target: bool = True, detach_input: bool = False
+        self,
+        horizon: int = 1,
+        detach_target: bool = True,
+        detach_input: bool = False,
+        normalize: bool = False,
     ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
         self.horizon, self.detach_target = int(horizon), detach_target
         self.detach_input = detach_input  # True: train only the predictor, not the encoder
+        self.normalize = normalize  # True: each dimension's error over its batch variance
 
     def window(self, model: Any) -> int:
         return self.horizon * action_repeat(model)
@@ -161,6 +166,9 @@ class Prediction(Objective):
             zt = zt.detach()
         z, loss = z0, torch.zeros((), device=obs.device)
         scale = _scale(model, z0)
+        if self.normalize:
+            var = zt.detach().reshape(-1, zt.shape[-1]).var(0)
+            scale = scale * torch.sqrt(var + 1e-8 * var.mean() + 1e-12)
         for t in range(h):
             z = model.step(z, acts[:, t])
             loss = loss + (((z - zt[:, t]) / scale) ** 2).mean()
@@ -168,6 +176,7 @@ class Prediction(Objective):
 
     def __repr__(self) -> str:
         extra = ", detach_input=True" if self.detach_input else ""
+        extra += ", normalize=True" if self.normalize else ""
         return f"Prediction(horizon={self.horizon}{extra})"
 
 
