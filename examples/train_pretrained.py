@@ -133,9 +133,9 @@ def train_pusht(args: Args) -> dict[str, Any]:
     recipe = Recipe(
         "WMPlan/PushT-v0",
         {"obs_type": "state", "relative": True},
-        n_steps=60_000,
+        n_steps=120_000,
         val_steps=5_000,
-        epochs=60,
+        epochs=40,
         batch_size=256,
         lr=1e-3,
         horizon=3,

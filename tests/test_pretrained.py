@@ -130,12 +130,15 @@ def test_unknown_model_is_a_clear_error(args, match):
 @pytest.mark.slow
 def test_mpc_cem_reaches_pusht_reachable_goals():
     """Issue 7: >= 80% success on 50 reachable-goal episodes (goals 25 env steps ahead, a budget
-    of 50 env steps) with the shipped model and CEM."""
+    of 50 env steps) with the shipped model and CEM. The agent plans 5 model actions (25 env
+    steps) and executes all of them before replanning (DINO-WM's open-loop chunks): replanning
+    after every model action keeps the arrival 25 steps away with a final-state cost, and the
+    goal is never reached in time (measured 2/8)."""
     from wmplan_agents.agent import MPCAgent
     from wmplan_agents.evaluation import evaluate
 
     model = load_pretrained("WMPlan/PushT-v0")
-    agent = MPCAgent(model, "cem", horizon=5, replan_every=1, seed=0)
+    agent = MPCAgent(model, "cem", horizon=5, replan_every=5, seed=0)
     result = evaluate(
         agent, "WMPlan/PushT-v0", 50, seed=0, progress=False, max_episode_steps=50,
         relative=True, goal="reachable", goal_steps=25,
