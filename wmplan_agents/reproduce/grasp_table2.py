@@ -27,7 +27,7 @@ from wmplan_agents.reproduce.common import (
     save_figure,
     write_json,
 )
-from wmplan_agents.reproduce.grasp_common import Grid, cell_row, load_model
+from wmplan_agents.reproduce.grasp_common import Grid, cell_row, grasp_kwargs, load_model
 from wmplan_agents.reproduce.open_loop import make_problems, run_cell
 
 # Table 2 of grasp-paper.md: row -> (accuracy %, median time to success in s)
@@ -108,7 +108,8 @@ def run(s: GraspTable2Settings, progress: bool = False, echo: Any = print) -> Gr
             cell = done[key]
             grid.cells.append(dataclasses.replace(cell, planner=label))
             continue
-        cell = run_cell(model, problems, "grasp", kwargs, s.fractions, seed=s.seed, label=label)
+        kw = grasp_kwargs(s.env, kwargs)
+        cell = run_cell(model, problems, "grasp", kw, s.fractions, seed=s.seed, label=label)
         done[key] = cell
         grid.cells.append(cell)
         if progress:
