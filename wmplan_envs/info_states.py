@@ -29,7 +29,7 @@ def states_from_info(info: Any, leading_shape: tuple[int, ...], dim: int) -> np.
             infos = infos * n
         if len(infos) != n:
             raise ValueError(
-                f"info holds {len(infos)} dicts but the goals have leading shape {leading_shape}"
+                f"got {len(infos)} info dicts for goals of leading shape {leading_shape}"
             )
     out = []
     for key in ("state", "goal_state"):
@@ -37,7 +37,8 @@ def states_from_info(info: Any, leading_shape: tuple[int, ...], dim: int) -> np.
             rows = [np.asarray(d[key], dtype=np.float64).reshape(dim) for d in infos]
         except (KeyError, TypeError) as err:
             raise ValueError(
-                f"info must be a dict (or dicts) holding {key!r} of size {dim}; got {info!r:.200}"
+                f"info must be a dict (or dicts) holding 'state' and 'goal_state' of size {dim}; "
+                f"{key!r} is missing or malformed in {info!r:.200}"
             ) from err
         out.append(np.stack(rows).reshape(*leading_shape, dim))
     return out[0], out[1]

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.info_states import states_from_info
 
 # Headless by default: MuJoCo picks its OpenGL backend when it is first imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -172,24 +173,8 @@ class PointMazeEnv(GoalEnv):
             d = np.asarray(desired_goal)[..., :2]
             return a, d
         # pixels: an image holds no exact position; use the true states that info carries
-        batch = np.asarray(achieved_goal).shape[:-3]
-        if isinstance(info, dict):  # one info for every goal image in the batch
-            infos = [info] * int(np.prod(batch, dtype=int))
-        else:
-            infos = list(np.asarray(info, dtype=object).flat)
-        try:
-            a = np.stack([np.asarray(i["state"])[:2] for i in infos])
-            d = np.stack([np.asarray(i["goal_state"])[:2] for i in infos])
-        except (KeyError, TypeError, IndexError) as err:
-            raise ValueError(
-                "with obs_type='pixels' compute_reward needs info dicts holding 'state' and "
-                f"'goal_state' (one per goal image), got {type(info).__name__}"
-            ) from err
-        if len(infos) != int(np.prod(batch, dtype=int)):
-            raise ValueError(
-                f"compute_reward got {len(infos)} info dicts for goal images of batch shape {batch}"
-            )
-        return a.reshape(*batch, 2), d.reshape(*batch, 2)
+        state, goal = states_from_info(info, np.asarray(achieved_goal).shape[:-3], 4)
+        return state[..., :2], goal[..., :2]
 
     def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any:
         a, d = self._positions(achieved_goal, desired_goal, info)

@@ -88,7 +88,7 @@ def check_positive(**values: float) -> None:
     """Raise ``ValueError`` for any keyword argument that is not strictly positive."""
     for name, value in values.items():
         if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value!r}")
+            raise ValueError(f"{name} must be positive (> 0), got {value!r}")
 
 
 def check_problem(

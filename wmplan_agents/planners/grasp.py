@@ -157,7 +157,7 @@ class GRASP:
         self.step_rule = step_rule
         self.seed = seed
         self.rng = base.RandomStream(seed, reseed_every_plan)
-        self._gen = self.rng.for_plan("cpu")  # noise is drawn on the CPU, then moved
+        self._gen: torch.Generator | None = None  # set by plan(); noise is drawn on the CPU
 
     # -- schedule ---------------------------------------------------------------------------
     def noise_at(self, k: int) -> float:

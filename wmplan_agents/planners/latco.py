@@ -88,7 +88,7 @@ class LatCo:
         self.warm_states = bool(warm_states)
         self.seed = seed
         self.rng = base.RandomStream(seed, reseed_every_plan)
-        self._gen = self.rng.for_plan("cpu")  # noise is drawn on the CPU, then moved
+        self._gen: torch.Generator | None = None  # set by plan(); noise is drawn on the CPU
 
     def plan(
         self,

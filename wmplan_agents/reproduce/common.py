@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from wmplan_agents.planners.base import check_positive  # noqa: F401  (shared with the reproductions)
+
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (95% for ``z = 1.96``)."""
@@ -78,6 +80,14 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def publish(result: Any, json_path: Path, paper: Any, table_text: str, echo: Any) -> None:
+    """Write ``result`` beside ``paper`` and the machine to ``json_path`` (recorded in
+    ``result.files["json"]``) and print the comparison table."""
+    result.files["json"] = str(json_path)
+    write_json(json_path, result=result, paper=paper, machine=machine())
+    echo(table_text)
+
+
 def write_json(path: Path, **content: Any) -> Path:
     """Write ``content`` (dataclasses, arrays and numbers allowed) as indented JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,10 +118,3 @@ def output_dir(name: str, out_dir: str | Path | None) -> Path:
     path = Path(out_dir) if out_dir is not None else Path("outputs") / name
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def check_positive(**values: float) -> None:
-    """``ValueError`` naming the first value that is not > 0."""
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")

@@ -37,12 +37,11 @@ from wmplan_agents.reproduce.common import (
     check_positive,
     comparison_table,
     format_rate,
-    machine,
     output_dir,
+    publish,
     pyplot,
     save_figure,
     wilson_interval,
-    write_json,
 )
 
 PAPER = {"flat_coverage": 0.043, "helm_coverage": 0.964}
@@ -253,7 +252,5 @@ def reproduce(
     out = output_dir("funnel", out_dir)
     result, extra = run(s, progress)
     result.files["plot"] = str(plot(result, extra, out / "funnel.png"))
-    result.files["json"] = str(out / "funnel.json")
-    write_json(out / "funnel.json", result=result, paper=PAPER, machine=machine())
-    echo(table(result))
+    publish(result, out / "funnel.json", PAPER, table(result), echo)
     return result

@@ -16,9 +16,8 @@ from typing import Any
 
 from wmplan_agents.reproduce.common import (
     comparison_table,
-    machine,
     output_dir,
-    write_json,
+    publish,
 )
 from wmplan_agents.reproduce.grasp_common import (
     Grid,
@@ -122,7 +121,5 @@ def reproduce(
     result.files["plot"] = str(
         plot_grid(grid, list(planners), out / "grasp_table1.png", f"Table 1 ({s.env})")
     )
-    result.files["json"] = str(out / "grasp_table1.json")
-    write_json(out / "grasp_table1.json", result=result, paper=PAPER, machine=machine())
-    echo(table(result))
+    publish(result, out / "grasp_table1.json", PAPER, table(result), echo)
     return result

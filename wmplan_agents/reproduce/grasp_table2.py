@@ -21,11 +21,10 @@ from registry import PLANNERS as PLANNER_PRESETS
 from wmplan_agents.reproduce.common import (
     check_positive,
     comparison_table,
-    machine,
     output_dir,
+    publish,
     pyplot,
     save_figure,
-    write_json,
 )
 from wmplan_agents.reproduce.grasp_common import Grid, cell_row, grasp_kwargs, load_model
 from wmplan_agents.reproduce.open_loop import make_problems, run_cell
@@ -157,7 +156,5 @@ def reproduce(
     out = output_dir("grasp-table2", out_dir)
     result = GraspTable2Result(s, run(s, progress, echo))
     result.files["plot"] = str(plot(result, out / "grasp_table2.png"))
-    result.files["json"] = str(out / "grasp_table2.json")
-    write_json(out / "grasp_table2.json", result=result, paper=PAPER, machine=machine())
-    echo(table(result))
+    publish(result, out / "grasp_table2.json", PAPER, table(result), echo)
     return result

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmplan_agents.reproduce.common import comparison_table, machine, output_dir, write_json
+from wmplan_agents.reproduce.common import comparison_table, output_dir, publish
 from wmplan_agents.reproduce.grasp_common import (
     MODEL_IDS,
     Grid,
@@ -119,7 +119,5 @@ def reproduce(
         result.files[f"plot_{env}"] = str(
             plot_grid(grid, list(planners), path, f"Tables 3-4 ({env})")
         )
-    result.files["json"] = str(out / "grasp_tables34.json")
-    write_json(out / "grasp_tables34.json", result=result, paper=PAPER, machine=machine())
-    echo(table(result))
+    publish(result, out / "grasp_tables34.json", PAPER, table(result), echo)
     return result

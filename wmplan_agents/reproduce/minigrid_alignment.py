@@ -31,12 +31,11 @@ from wmplan_agents.reproduce.common import (
     check_positive,
     comparison_table,
     format_rate,
-    machine,
     output_dir,
+    publish,
     pyplot,
     save_figure,
     wilson_interval,
-    write_json,
 )
 
 PAPER = {
@@ -283,7 +282,5 @@ def reproduce(
     out = output_dir("minigrid", out_dir)
     result = run(s, progress)
     result.files["plot"] = str(plot(result, out / "minigrid.png"))
-    result.files["json"] = str(out / "minigrid.json")
-    write_json(out / "minigrid.json", result=result, paper=PAPER, machine=machine())
-    echo(table(result))
+    publish(result, out / "minigrid.json", PAPER, table(result), echo)
     return result

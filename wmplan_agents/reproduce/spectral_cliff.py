@@ -27,9 +27,9 @@ from wmplan_agents.reproduce.common import (
     check_positive,
     comparison_table,
     output_dir,
+    publish,
     pyplot,
     save_figure,
-    write_json,
 )
 
 PAPER = {"flat_norm_T50": 1712.0, "helm_norm_T50": 90.0}
@@ -252,9 +252,5 @@ def reproduce(
     out = output_dir("spectral-cliff", out_dir)
     result = run(s, progress)
     result.files["plot"] = str(plot(result, out / "spectral_cliff.png"))
-    result.files["json"] = str(out / "spectral_cliff.json")
-    from wmplan_agents.reproduce.common import machine
-
-    write_json(out / "spectral_cliff.json", result=result, paper=PAPER, machine=machine())
-    echo(table(result))
+    publish(result, out / "spectral_cliff.json", PAPER, table(result), echo)
     return result
