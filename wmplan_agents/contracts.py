@@ -129,9 +129,14 @@ def rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
     """``[B, D], [B, H, A] -> [B, H, D]``: ``model.rollout`` if present, else loop ``step``."""
     if hasattr(model, "rollout"):
         return model.rollout(z0, actions)
+    return step_rollout(model, z0, actions)
+
+
+def step_rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+    """``[B, D], [B, H, A] -> [B, H, D]`` by calling ``model.step`` once per time step."""
     z, out = z0, []
-    for t in range(actions.shape[1]):
-        z = model.step(z, actions[:, t])
+    for a_t in actions.unbind(1):  # one op for all H views, instead of H slices
+        z = model.step(z, a_t)
         out.append(z)
     return torch.stack(out, dim=1)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wmplan_agents.contracts import action_dim
+from wmplan_agents.contracts import action_dim, step_rollout
 from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
 
 
@@ -85,11 +85,7 @@ class ContrastiveEncoder(nn.Module):
         return self._norm(z + self.predictor(torch.cat([z, an], dim=-1)))
 
     def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
-        z, out = z0, []
-        for t in range(actions.shape[1]):
-            z = self.step(z, actions[:, t])
-            out.append(z)
-        return torch.stack(out, dim=1)
+        return step_rollout(self, z0, actions)
 
     def default_objective(self) -> Any:
         from wmplan_agents.objectives import InfoNCE, Prediction

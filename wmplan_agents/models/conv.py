@@ -16,7 +16,7 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from wmplan_agents.contracts import action_dim
+from wmplan_agents.contracts import action_dim, step_rollout
 from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
 
 
@@ -139,11 +139,7 @@ class ConvWorldModel(nn.Module):
         return z + self.predictor(torch.cat([z, an], dim=-1))
 
     def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
-        z, out = z0, []
-        for t in range(actions.shape[1]):
-            z = self.step(z, actions[:, t])
-            out.append(z)
-        return torch.stack(out, dim=1)
+        return step_rollout(self, z0, actions)
 
     def default_objective(self) -> Any:
         """Reconstruction + one-step latent prediction (with decoder), else InfoNCE +

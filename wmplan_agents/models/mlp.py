@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from wmplan_agents.contracts import action_dim
+from wmplan_agents.contracts import action_dim, step_rollout
 
 _ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
 
@@ -193,11 +193,7 @@ class MLPDynamics(nn.Module):
 
     def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
         """``[B, D], [B, H, A] -> [B, H, D]``."""
-        z, out = z0, []
-        for t in range(actions.shape[1]):
-            z = self.step(z, actions[:, t])
-            out.append(z)
-        return torch.stack(out, dim=1)
+        return step_rollout(self, z0, actions)
 
     def default_objective(self) -> Any:
         """One-step prediction MSE (:class:`wmplan_agents.objectives.Prediction`)."""

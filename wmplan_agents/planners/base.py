@@ -10,8 +10,9 @@ sees exactly the draws it would see alone, so ``B`` problems in one call give th
 
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -44,6 +45,26 @@ class Problem:
     discrete: bool
     n_blocks: int  # action_repeat for discrete spaces (one one-hot block per env action)
     n_categories: int  # n for discrete spaces, 0 for Box
+    _repeated: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
+
+    def repeated(self, n: int) -> tuple[Tensor, Tensor]:
+        """``z0`` and ``z_goal`` with each problem's row repeated ``n`` times, ``[B*n, D]`` each.
+
+        Built once per population size and reused across iterations (the model must not write
+        into its inputs, which no ``step`` in this library does).
+        """
+        pair = self._repeated.get(n)
+        if pair is None:
+            pair = (self.z0.repeat_interleave(n, dim=0), self.z_goal.repeat_interleave(n, dim=0))
+            self._repeated[n] = pair
+        return pair
+
+    @functools.cached_property
+    def sequence_bounds(self) -> tuple[Tensor, Tensor]:
+        """``low`` and ``high`` repeated over the horizon, ``[H, A]`` each: broadcasting a whole
+        ``[H, A]`` block is much faster than broadcasting the ``A`` bounds over every step."""
+        shape = (self.horizon, self.action_size)
+        return self.low.expand(shape).contiguous(), self.high.expand(shape).contiguous()
 
     @property
     def batch(self) -> int:
@@ -158,13 +179,12 @@ def _describe(x: Any) -> str:
 def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Tensor]:
     """Roll out and score candidates ``actions [B, N, H, A]`` in one batched rollout.
 
-    Returns ``(cost [B, N], z_traj [B*N, H, D])``; non-finite costs become ``+inf`` so they are
-    never selected (the caller raises via :func:`raise_if_all_nonfinite`).
+    Returns ``(cost [B, N], z_traj [B*N, H, D])``; non-finite costs (NaN, +-inf) become ``+inf``
+    so they are never selected (:meth:`BestSoFar.update` raises if a problem has no finite one).
     """
     b, n, h, a = actions.shape
     flat = actions.reshape(b * n, h, a)
-    z0 = prob.z0.repeat_interleave(n, dim=0)
-    goal = prob.z_goal.repeat_interleave(n, dim=0)
+    z0, goal = prob.repeated(n)
     z_traj = rollout(model, z0, flat)
     cost = prob.cost(z_traj, flat, goal)
     if cost.shape != (b * n,):
@@ -172,15 +192,14 @@ def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Tensor
             f"cost function returned shape {list(cost.shape)}, expected [{b * n}] "
             "(one scalar per trajectory)"
         )
-    cost = cost.reshape(b, n)
-    return torch.where(torch.isfinite(cost), cost, torch.full_like(cost, float("inf"))), z_traj
+    inf = float("inf")
+    return cost.reshape(b, n).nan_to_num(nan=inf, posinf=inf, neginf=inf), z_traj
 
 
-def raise_if_all_nonfinite(cost: Tensor, z_traj: Tensor, iteration: int, planner: str) -> None:
-    """Raise ``PlanningError`` if some problem has no finite-cost candidate (``cost [B, N]``)."""
+def raise_nonfinite(cost: Tensor, z_traj: Tensor, iteration: int, planner: str) -> None:
+    """Raise ``PlanningError`` for the first problem whose candidates (``cost [B, N]``) all have
+    a non-finite cost, naming the time step at which the model output first went non-finite."""
     ok = torch.isfinite(cost).any(dim=1)
-    if bool(ok.all()):
-        return
     b = int((~ok).nonzero()[0, 0])
     n = cost.shape[1]
     traj = z_traj.reshape(cost.shape[0], n, *z_traj.shape[1:])[b]  # [N, H, D]
@@ -197,14 +216,35 @@ def raise_if_all_nonfinite(cost: Tensor, z_traj: Tensor, iteration: int, planner
 
 
 def clamp(actions: Tensor, prob: Problem) -> Tensor:
-    """Clamp ``actions [..., A]`` into the bounds."""
-    return torch.maximum(torch.minimum(actions, prob.high), prob.low)
+    """Clamp action sequences ``[..., H, A]`` into the bounds."""
+    low, high = prob.sequence_bounds
+    return actions.clamp(low, high)
+
+
+def clamp_(actions: Tensor, prob: Problem) -> Tensor:
+    """Clamp action sequences ``[..., H, A]`` into the bounds in place (for fresh samples)."""
+    low, high = prob.sequence_bounds
+    return actions.clamp_(low, high)
 
 
 def midpoint(prob: Problem) -> Tensor:
     """The centre of the action box, ``[B, H, A]``."""
     mid = (prob.low + prob.high) / 2
     return mid.expand(prob.batch, prob.horizon, -1).clone()
+
+
+def noise_mixing(time_matrix: Tensor, scale: Tensor) -> Tensor:
+    """``kron(time_matrix.T, diag(scale))``, ``[R*A, H*A]``: the matrix that maps ``R`` white
+    Gaussians per action dimension to ``H`` time steps by ``time_matrix [H, R]`` and scales
+    action dimension ``a`` by ``scale[a]`` (``[A]``), for :func:`correlated_noise`."""
+    return torch.kron(time_matrix.T.contiguous(), torch.diag(scale))  # kron needs contiguous
+
+
+def correlated_noise(n: int, mixing: Tensor, a: int, gen: torch.Generator) -> Tensor:
+    """``n`` noise sequences ``[n, H, A]`` (contiguous) from white Gaussians and a matrix of
+    :func:`noise_mixing`: one draw and one matrix product."""
+    white = torch.randn(n, mixing.shape[0], generator=gen, device=mixing.device, dtype=mixing.dtype)
+    return (white @ mixing).view(n, -1, a)
 
 
 # -- discrete spaces: a model action is n_blocks one-hot blocks of n_categories ----------------
@@ -251,29 +291,75 @@ def mode_one_hot(probs: Tensor) -> Tensor:
 
 
 class BestSoFar:
-    """The best evaluated action sequence per problem (what sampling planners return)."""
+    """The best evaluated action sequence per problem (what sampling planners return).
 
-    def __init__(self, prob: Problem) -> None:
-        self.cost = torch.full((prob.batch,), float("inf"), dtype=prob.low.dtype)
-        self.cost = self.cost.to(prob.low.device)
-        self.actions = torch.zeros(prob.batch, prob.horizon, prob.action_size, dtype=prob.low.dtype)
-        self.actions = self.actions.to(prob.low.device)
-        self.history: list[Tensor] = []
+    Each iteration only records its cheapest candidate per problem; the running best
+    (``cost``, ``actions``, ``history``) is worked out once, when first read after an update.
+    Ties go to the earliest iteration.
+    """
 
-    def update(self, actions: Tensor, cost: Tensor) -> None:
-        """Fold in candidates ``actions [B, N, H, A]`` with ``cost [B, N]``."""
-        best_cost, best_idx = cost.min(dim=1)
-        better = best_cost < self.cost
-        rows = torch.arange(actions.shape[0], device=actions.device)
-        self.actions = torch.where(better[:, None, None], actions[rows, best_idx], self.actions)
-        self.cost = torch.where(better, best_cost, self.cost)
-        self.history.append(self.cost.clone())
+    def __init__(self, prob: Problem, planner: str) -> None:
+        self.planner = planner
+        self.rows = torch.arange(prob.batch, device=prob.low.device)
+        self._costs: list[Tensor] = []  # per iteration, [B]
+        self._actions: list[Tensor] = []  # per iteration, [B, H, A]
+        self._final: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def update(
+        self,
+        actions: Tensor,
+        cost: Tensor,
+        z_traj: Tensor,
+        iteration: int,
+        cheapest: tuple[Tensor, Tensor] | None = None,
+    ) -> None:
+        """Record candidates ``actions [B, N, H, A]`` with ``cost [B, N]`` (from
+        :func:`evaluate`, so non-finite costs are ``+inf``); ``cheapest`` is ``cost.min(1)``
+        if the caller already has it (e.g. from ``topk``).
+
+        Raises ``PlanningError`` (see :func:`raise_nonfinite`) if every candidate of some
+        problem has a non-finite cost; ``z_traj`` and ``iteration`` are only read for that message.
+        """
+        best_cost, best_idx = cost.min(dim=1) if cheapest is None else cheapest
+        if float(best_cost.max()) == float("inf"):  # costs are finite or +inf here
+            raise_nonfinite(cost, z_traj, iteration, self.planner)
+        self._costs.append(best_cost)
+        self._actions.append(actions[self.rows, best_idx])
+        self._final = None
+
+    def _finish(self) -> tuple[Tensor, Tensor, Tensor]:
+        if self._final is None:
+            costs = torch.stack(self._costs)  # [I, B]
+            it = costs.argmin(dim=0)  # the first iteration reaching the minimum
+            actions = torch.stack(self._actions)[it, self.rows]
+            self._final = (costs[it, self.rows], actions, costs.cummin(dim=0).values)
+        return self._final
+
+    @property
+    def cost(self) -> Tensor:
+        """The lowest cost seen per problem, ``[B]``."""
+        return self._finish()[0]
+
+    @property
+    def actions(self) -> Tensor:
+        """The action sequences of those costs, ``[B, H, A]``."""
+        return self._finish()[1]
+
+    @property
+    def history(self) -> Tensor:
+        """The lowest cost seen up to each iteration, ``[iterations, B]``."""
+        return self._finish()[2]
 
 
-def make_info(history: list[Tensor], start: float, **extras: Any) -> dict[str, Any]:
-    """The ``info`` dict: ``cost_history [iterations, B]``, ``time_s``, ``iterations``, extras."""
+def make_info(history: Tensor | list[Tensor], start: float, **extras: Any) -> dict[str, Any]:
+    """The ``info`` dict: ``cost_history [iterations, B]``, ``time_s``, ``iterations``, extras.
+
+    ``history`` is a ``[iterations, B]`` tensor or a list of ``[B]`` tensors, one per iteration.
+    """
+    if isinstance(history, list):
+        history = torch.stack(history) if history else torch.empty(0)
     return {
-        "cost_history": torch.stack(history).cpu() if history else torch.empty(0),
+        "cost_history": history.cpu(),
         "time_s": time.perf_counter() - start,
         "iterations": len(history),
         **extras,

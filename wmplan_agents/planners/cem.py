@@ -15,23 +15,26 @@ from wmplan_agents.planners.base import (
     RandomStream,
     check_positive,
     check_problem,
-    clamp,
+    clamp_,
     evaluate,
     initial_probs,
     make_info,
     midpoint,
     mode_one_hot,
-    raise_if_all_nonfinite,
     sample_categorical,
     to_blocks,
 )
 
 
-def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor]:
-    """Indices ``[B, K]`` of the ``K`` cheapest candidates and weights ``[B, K]`` that are 1 for a
-    finite-cost elite and 0 for a dropped (non-finite) one."""
-    elite_cost, idx = cost.topk(n_elites, dim=1, largest=False)
-    return idx, torch.isfinite(elite_cost).to(cost.dtype)
+def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The ``K`` cheapest candidates of ``cost [B, N]``: their indices ``[B, K]`` and costs
+    ``[B, K]`` (both sorted, cheapest first), and 0/1 weights ``[B, K]`` that drop the non-finite
+    elites, or ``None`` when every elite is finite (the common case). Returns
+    ``(idx, weights, elite_cost)``."""
+    elite_cost, idx = cost.topk(n_elites, dim=1, largest=False)  # sorted: the last is the worst
+    if float(elite_cost[:, -1].max()) != float("inf"):  # costs are finite or +inf here
+        return idx, None, elite_cost
+    return idx, elite_cost.isfinite().to(cost.dtype), elite_cost
 
 
 def gather(x: Tensor, idx: Tensor) -> Tensor:
@@ -39,8 +42,13 @@ def gather(x: Tensor, idx: Tensor) -> Tensor:
     return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
 
 
-def weighted_fit(elites: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and std over dim 1 of ``elites [B, K, ...]`` with 0/1 weights ``w [B, K]``."""
+def weighted_fit(elites: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Mean and std over dim 1 of ``elites [B, K, ...]`` with 0/1 weights ``w [B, K]``
+    (``None``: all weights 1)."""
+    if w is None:
+        k = elites.shape[1]
+        mean = elites.sum(1) / k
+        return mean, ((elites - mean[:, None]) ** 2).sum(1).div_(k).sqrt_()
     w = w.reshape(*w.shape, *([1] * (elites.ndim - 2)))
     total = w.sum(1).clamp_min(1.0)
     mean = (w * elites).sum(1) / total
@@ -128,36 +136,38 @@ class CEM:
         mean = prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
         half_range = (prob.high - prob.low) / 2
         std = (self.init_std * half_range).expand_as(mean).clone()
-        best = BestSoFar(prob)
+        best = BestSoFar(prob, "CEM")
         n, h, a = self.n_samples, prob.horizon, prob.action_size
         for it in range(self.iterations):
             eps = torch.randn(n, h, a, generator=gen, device=mean.device, dtype=mean.dtype)
             eps[0] = 0.0  # sample 0 is the mean itself
-            samples = clamp(mean[:, None] + std[:, None] * eps, prob)
+            samples = clamp_((std[:, None] * eps).add_(mean[:, None]), prob)
             c, z_traj = evaluate(model, prob, samples)
-            raise_if_all_nonfinite(c, z_traj, it, "CEM")
-            best.update(samples, c)
-            idx, w = elite_weights(c, self.n_elites)
+            idx, w, elite_cost = elite_weights(c, self.n_elites)
+            best.update(samples, c, z_traj, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
             new_mean, new_std = weighted_fit(gather(samples, idx), w)
-            mean = self.momentum * mean + (1 - self.momentum) * new_mean
-            std = self.momentum * std + (1 - self.momentum) * new_std
-            std = std.clamp_min(self.min_std)
+            if self.momentum:
+                mean = self.momentum * mean + (1 - self.momentum) * new_mean
+                std = self.momentum * std + (1 - self.momentum) * new_std
+            else:
+                mean, std = new_mean, new_std
+            if self.min_std > 0:
+                std = std.clamp_min(self.min_std)
         return best, {"final_std": std}
 
     def _plan_discrete(
         self, model: Any, prob: Problem, gen: torch.Generator
     ) -> tuple[BestSoFar, dict]:
         probs = initial_probs(prob, self.init_weight)
-        best = BestSoFar(prob)
+        best = BestSoFar(prob, "CEM")
         n, h, k = self.n_samples, prob.horizon, prob.n_blocks
         for it in range(self.iterations):
             u = torch.rand(n, h, k, generator=gen, device=probs.device, dtype=probs.dtype)
             samples = sample_categorical(probs, u)
             samples[:, 0] = mode_one_hot(probs)  # sample 0 is the mode
             c, z_traj = evaluate(model, prob, samples)
-            raise_if_all_nonfinite(c, z_traj, it, "CEM")
-            best.update(samples, c)
-            idx, w = elite_weights(c, self.n_elites)
+            idx, w, elite_cost = elite_weights(c, self.n_elites)
+            best.update(samples, c, z_traj, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
             freq, _ = weighted_fit(to_blocks(gather(samples, idx), prob), w)
             probs = self.momentum * probs + (1 - self.momentum) * freq
         return best, {"final_probs": probs}

@@ -15,46 +15,48 @@ from wmplan_agents.planners.base import (
     RandomStream,
     check_positive,
     check_problem,
-    clamp,
+    clamp_,
+    correlated_noise,
     evaluate,
     initial_probs,
     make_info,
     midpoint,
     mode_one_hot,
-    raise_if_all_nonfinite,
+    noise_mixing,
     sample_categorical,
     to_blocks,
 )
 from wmplan_agents.planners.cem import elite_weights, gather, weighted_fit
 
 
-def colored_noise(
-    n: int, horizon: int, a: int, beta: float, gen: torch.Generator, dtype: torch.dtype, device: Any
-) -> Tensor:
-    """Gaussian noise ``[n, H, A]`` with power spectral density ``~ 1/f^beta`` along time.
+def colored_noise_matrix(horizon: int, beta: float, dtype: torch.dtype, device: Any) -> Tensor:
+    """The linear map ``C [H, R]`` that turns ``R`` white Gaussians into one sequence of ``H``
+    Gaussians with power spectral density ``~ 1/f^beta`` along time and unit variance.
 
-    White complex Gaussians in the frequency domain are scaled by ``f^(-beta/2)`` (the lowest
-    frequency ``1/H`` stands in for ``f = 0``) and transformed back; each sequence is then
-    normalised to unit variance in expectation. ``beta = 0`` is white noise.
+    In the frequency domain, white complex Gaussians are scaled by ``f^(-beta/2)`` (the lowest
+    frequency ``1/H`` stands in for ``f = 0``) and transformed back with ``irfft``; the imaginary
+    parts of the DC term (and of the Nyquist term for even ``H``) are dropped, as a real signal
+    needs, leaving ``R = H`` real coefficients. Since ``irfft`` is linear, its action on each
+    coefficient is one column of ``C``, so sampling is one matrix product. ``beta = 0`` is
+    white noise. Computed once per plan.
     """
-    freqs = torch.fft.rfftfreq(horizon, device=device).to(dtype)
+    nf = horizon // 2 + 1
+    freqs = torch.fft.rfftfreq(horizon, dtype=torch.float64)
     freqs[0] = 1.0 / horizon
     scale = freqs ** (-beta / 2)
-    nf = freqs.shape[0]
-    re = torch.randn(n, a, nf, generator=gen, device=device, dtype=dtype)
-    im = torch.randn(n, a, nf, generator=gen, device=device, dtype=dtype)
-    im[..., 0] = 0.0  # the DC term (and Nyquist for even H) of a real signal is real
-    if horizon % 2 == 0:
-        im[..., -1] = 0.0
-    spec = torch.complex(re * scale, im * scale)
-    x = torch.fft.irfft(spec, n=horizon, dim=-1)  # [n, A, H]
     # Var x_t = (s_0^2 + 4 sum_k s_k^2 + s_nyq^2) / H^2 (Re and Im each of variance s_k^2)
     weight = torch.full_like(scale, 4.0)
     weight[0] = 1.0
     if horizon % 2 == 0:
         weight[-1] = 1.0
-    var = (weight * scale**2).sum() / horizon**2
-    return (x / var.sqrt()).transpose(1, 2)
+    scale = scale / ((weight * scale**2).sum() / horizon**2).sqrt()
+    basis = torch.eye(2 * nf, dtype=torch.float64).view(2 * nf, nf, 2) * scale[None, :, None]
+    cols = torch.fft.irfft(torch.view_as_complex(basis), n=horizon, dim=-1)  # [2F, H]
+    keep = torch.ones(2 * nf, dtype=torch.bool)
+    keep[1] = False  # Im of the DC term
+    if horizon % 2 == 0:
+        keep[-1] = False  # Im of the Nyquist term
+    return cols[keep].T.contiguous().to(device=device, dtype=dtype)
 
 
 class ICEM:
@@ -177,7 +179,9 @@ class ICEM:
         else:
             mean = prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
             std = (self.init_std * (prob.high - prob.low) / 2).expand_as(mean).clone()
-        best = BestSoFar(prob)
+            coloring = colored_noise_matrix(h, self.noise_beta, dt, dev)
+            mixing = noise_mixing(coloring, torch.ones(a, dtype=dt, device=dev))
+        best = BestSoFar(prob, "iCEM")
         sizes = []
         for it in range(self.iterations):
             n = self.population(it)
@@ -186,26 +190,29 @@ class ICEM:
                 samples = sample_categorical(probs, u)
                 samples[:, 0] = mode_one_hot(probs)
             else:
-                eps = colored_noise(n, h, a, self.noise_beta, gen, dt, dev)
+                eps = correlated_noise(n, mixing, a, gen)
                 eps[0] = 0.0
-                samples = clamp(mean[:, None] + std[:, None] * eps, prob)
+                samples = clamp_(torch.addcmul(mean[:, None], std[:, None], eps), prob)
             if kept is not None and n_keep > 0:
                 samples = torch.cat([samples, kept], dim=1)
             sizes.append(samples.shape[1])
             c, z_traj = evaluate(model, prob, samples)
-            raise_if_all_nonfinite(c, z_traj, it, "iCEM")
-            best.update(samples, c)
-            idx, w = elite_weights(c, min(self.n_elites, samples.shape[1]))
+            idx, w, elite_cost = elite_weights(c, min(self.n_elites, samples.shape[1]))
+            best.update(samples, c, z_traj, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
             elites = gather(samples, idx)
-            finite_keep = bool(w[:, :n_keep].all()) if n_keep > 0 else False
+            finite_keep = n_keep > 0 and (w is None or bool(w[:, :n_keep].all()))
             kept = elites[:, :n_keep] if finite_keep else None
             if prob.discrete:
                 freq, _ = weighted_fit(to_blocks(elites, prob), w)
-                probs = m * probs + (1 - m) * freq
+                probs = torch.lerp(freq, probs, m)  # m * probs + (1 - m) * freq
             else:
-                new_mean, new_std = weighted_fit(elites, w)
-                mean = m * mean + (1 - m) * new_mean
-                std = m * std + (1 - m) * new_std
+                if w is None:
+                    new_var, new_mean = torch.var_mean(elites, dim=1, correction=0)
+                    new_std = new_var.sqrt_()
+                else:
+                    new_mean, new_std = weighted_fit(elites, w)
+                mean = torch.lerp(new_mean, mean, m)
+                std = torch.lerp(new_std, std, m)
         self._prev_plan = best.actions.clone()
         self._prev_kept = kept
         info = make_info(best.history, start, population=sizes, shift=shifts)

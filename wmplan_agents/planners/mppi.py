@@ -15,13 +15,14 @@ from wmplan_agents.planners.base import (
     RandomStream,
     check_positive,
     check_problem,
-    clamp,
+    clamp_,
+    correlated_noise,
     evaluate,
     initial_probs,
     make_info,
     midpoint,
     mode_one_hot,
-    raise_if_all_nonfinite,
+    noise_mixing,
     sample_categorical,
     to_blocks,
 )
@@ -93,8 +94,9 @@ class MPPI:
         self.rng = RandomStream(seed, reseed_every_plan)
 
     def _weights(self, cost: Tensor) -> Tensor:
-        """``softmax(-(cost - min) / temperature)`` over samples, ``[B, N]``; ``+inf`` -> 0."""
-        return torch.softmax(-(cost - cost.min(dim=1, keepdim=True).values) / self.temperature, 1)
+        """``softmax(-cost / temperature)`` over samples, ``[B, N]``; ``+inf`` -> 0 (softmax
+        subtracts the largest logit itself, so huge costs do not overflow)."""
+        return torch.softmax(cost * (-1.0 / self.temperature), dim=1)
 
     @torch.no_grad()
     def plan(
@@ -111,35 +113,34 @@ class MPPI:
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
         dev, dt = prob.z0.device, prob.z0.dtype
         gen = self.rng.for_plan(dev)
-        best = BestSoFar(prob)
+        best = BestSoFar(prob, "MPPI")
         n, h, a = self.n_samples, prob.horizon, prob.action_size
-        ess = []
+        weights = []
         if prob.discrete:
             probs = initial_probs(prob, 0.5)
             uniform = torch.full_like(probs, 1.0 / prob.n_categories)
         else:
             mean = prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
             scale = self.noise_std * (prob.high - prob.low) / 2
-            smooth = smoothing_matrix(h, self.noise_smoothing, dt, dev)
+            mixing = noise_mixing(smoothing_matrix(h, self.noise_smoothing, dt, dev), scale)
         for it in range(self.iterations):
             if prob.discrete:
                 u = torch.rand(n, h, prob.n_blocks, generator=gen, device=dev, dtype=dt)
                 samples = sample_categorical(probs, u)
                 samples[:, 0] = mode_one_hot(probs)
             else:
-                white = torch.randn(h, n * a, generator=gen, device=dev, dtype=dt)
-                eps = (smooth @ white).view(h, n, a).transpose(0, 1) * scale  # one GEMM
+                eps = correlated_noise(n, mixing, a, gen)  # smoothed and scaled, [N, H, A]
                 eps[0] = 0.0
-                samples = clamp(mean[:, None] + eps, prob)
+                samples = clamp_(torch.add(mean[:, None], eps), prob)
             c, z_traj = evaluate(model, prob, samples)
-            raise_if_all_nonfinite(c, z_traj, it, "MPPI")
-            best.update(samples, c)
+            best.update(samples, c, z_traj, it)
             w = self._weights(c)
-            ess.append(1.0 / (w**2).sum(1))
+            weights.append(w)
             if prob.discrete:
                 weighted = torch.einsum("bn,bnhkc->bhkc", w, to_blocks(samples, prob))
                 probs = (1 - self.discrete_floor) * weighted + self.discrete_floor * uniform
-            else:
-                mean = torch.einsum("bn,bnha->bha", w, samples)
-        info = make_info(best.history, start, effective_samples=torch.stack(ess).cpu())
+            else:  # the weighted mean of the samples as one batched matrix product
+                mean = torch.bmm(w[:, None], samples.flatten(2)).view_as(mean)
+        ess = 1.0 / torch.stack(weights).square().sum(-1)  # [iterations, B]
+        info = make_info(best.history, start, effective_samples=ess.cpu())
         return PlanResult(best.actions, best.cost, info)

@@ -16,7 +16,6 @@ from wmplan_agents.planners.base import (
     check_problem,
     evaluate,
     make_info,
-    raise_if_all_nonfinite,
     sample_categorical,
 )
 
@@ -66,8 +65,10 @@ class RandomShooting:
         prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
         dev, dt = prob.z0.device, prob.z0.dtype
         gen = self.rng.for_plan(dev)
-        best = BestSoFar(prob)
+        best = BestSoFar(prob, "RandomShooting")
         n, h, a = self.n_samples, prob.horizon, prob.action_size
+        low, high = prob.sequence_bounds
+        width = high - low
         for it in range(self.iterations):
             if prob.discrete:
                 probs = torch.full(
@@ -77,11 +78,10 @@ class RandomShooting:
                 samples = sample_categorical(probs.to(dt), u).expand(prob.batch, -1, -1, -1)
             else:
                 u = torch.rand(n, h, a, generator=gen, device=dev, dtype=dt)
-                samples = (prob.low + (prob.high - prob.low) * u).expand(prob.batch, -1, -1, -1)
+                samples = torch.addcmul(low, u, width).expand(prob.batch, -1, -1, -1)
             if it == 0 and prob.init_actions is not None:
                 samples = samples.clone()
                 samples[:, 0] = prob.init_actions
             c, z_traj = evaluate(model, prob, samples)
-            raise_if_all_nonfinite(c, z_traj, it, "RandomShooting")
-            best.update(samples, c)
+            best.update(samples, c, z_traj, it)
         return PlanResult(best.actions, best.cost, make_info(best.history, start))
