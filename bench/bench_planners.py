@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wmplan_agents.contracts import goal_cost
 from wmplan_agents.planners import make_planner
 
 
@@ -66,6 +67,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--dim", type=int, default=16)
+    parser.add_argument(
+        "--full-trajectory",
+        action="store_true",
+        help="pass the goal cost as a user cost, so planners keep and stack every latent "
+        "(the default cost with a model without rollout keeps only the final one)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -81,16 +88,17 @@ def main() -> None:
         "random": {"n_samples": n, "iterations": iters},
         "gd": {"n_restarts": n, "iterations": iters},
     }
+    cost = (lambda zt, a, g: goal_cost(zt, a, g)) if args.full_trajectory else None
     print(f"{n} samples x horizon {h} x {iters} iterations, MLP {d}+2 -> 64 -> {d}, 1 thread")
     print(f"{'planner':8s} {'plan s':>8s} {'bare s':>8s} {'overhead':>9s} {'(medians)':>9s}")
     for name, kw in planners.items():
         planner = make_planner(name, seed=0, **kw)
-        res = planner.plan(model, z0, goal, horizon=h)  # warm-up; also gives the populations
+        res = planner.plan(model, z0, goal, horizon=h, cost=cost)  # warm-up; gives populations
         rows = res.info.get("population", [n] * iters)
         plan_s, bare_s = [], []
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
             start = time.perf_counter()
-            planner.plan(model, z0, goal, horizon=h)
+            planner.plan(model, z0, goal, horizon=h, cost=cost)
             plan_s.append(time.perf_counter() - start)
             bare_s.append(bare_rollouts(model, rows, h, d, grad=name == "gd"))
         p_min, b_min = min(plan_s), min(bare_s)

@@ -213,3 +213,93 @@ def test_icem_shifts_kept_elites_across_mpc_steps() -> None:
     third = planner.plan(model, z0, goal, horizon=h, init_actions=tail, cost=lq_cost)
     assert third.info["shift"].tolist() == [-1, -1, -1]
     assert third.info["population"][0] == planner.population(0)
+
+
+SAMPLING = ["cem", "icem", "mppi", "random"]
+
+
+class WithRollout(LinearModel):
+    """The same model with its own ``rollout`` (so planners keep every predicted latent)."""
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        z, out = z0, []
+        for t in range(actions.shape[1]):
+            z = self.step(z, actions[:, t])
+            out.append(z)
+        return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("name", SAMPLING)
+def test_default_cost_shortcut_gives_the_same_plans(name: str) -> None:
+    # With the default goal cost and no model.rollout, sampling planners keep only the final
+    # latent; the plans must equal those made from full trajectories.
+    base, z0, goal, h = lq_problem()
+    full = WithRollout(base.a_mat, base.b_mat, 3.0)
+    a = make_planner(name, seed=0, **FAST[name]).plan(base, z0, goal, horizon=h)
+    b = make_planner(name, seed=0, **FAST[name]).plan(full, z0, goal, horizon=h)
+    assert torch.equal(a.actions, b.actions) and torch.equal(a.cost, b.cost)
+    assert torch.equal(a.info["cost_history"], b.info["cost_history"])
+
+
+class CountingNaNModel(nn.Module):
+    """``z' = z + 1``; NaN once ``z`` reaches 2.5, i.e. from time step 2 on when ``z0 = 0``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        nxt = z + 1.0 + 0.0 * a.sum(-1, keepdim=True)
+        return torch.where(nxt >= 2.5, torch.full_like(nxt, float("nan")), nxt)
+
+
+@pytest.mark.parametrize("name", SAMPLING)
+def test_default_cost_error_names_the_step(name: str) -> None:
+    z0, goal = torch.zeros(2, 3), torch.ones(2, 3)
+    planner = make_planner(name, seed=0, **FAST[name])
+    with pytest.raises(PlanningError, match="time step 2"):
+        planner.plan(CountingNaNModel(), z0, goal, horizon=4)
+    res = planner.plan(CountingNaNModel(), z0, goal, horizon=2)  # still usable; finite at H=2
+    assert bool(torch.isfinite(res.cost).all())
+
+
+@pytest.mark.parametrize(
+    ("h", "beta", "min_lag1"), [(30, 2.0, 0.8), (31, 2.0, 0.8), (30, 0.0, None), (7, 1.0, 0.15)]
+)
+def test_icem_coloured_noise_has_unit_variance_and_its_colour(
+    h: int, beta: float, min_lag1: float | None
+) -> None:
+    from wmplan_agents.planners.base import correlated_noise, noise_mixing
+    from wmplan_agents.planners.icem import colored_noise_matrix
+
+    gen = torch.Generator().manual_seed(0)
+    mixing = noise_mixing(colored_noise_matrix(h, beta, torch.float64, "cpu"), torch.ones(2))
+    eps = correlated_noise(40000, mixing.double(), 2, gen)  # [n, H, A]
+    assert eps.shape == (40000, h, 2)
+    var = eps.var(0)
+    assert float((var - 1).abs().max()) < 0.05  # unit variance at every step and dimension
+    lag1 = float((eps[:, 1:] * eps[:, :-1]).mean())
+    cross = float((eps[..., 0] * eps[..., 1]).mean())
+    assert abs(cross) < 0.02  # action dimensions are independent
+    if min_lag1 is None:
+        assert abs(lag1) < 0.02  # white
+    else:
+        assert lag1 > min_lag1  # 1/f^beta noise is correlated in time, more so for larger beta
+
+
+def test_mppi_noise_is_ar1_with_the_requested_scale() -> None:
+    from wmplan_agents.planners.base import correlated_noise, noise_mixing
+    from wmplan_agents.planners.mppi import smoothing_matrix
+
+    gen = torch.Generator().manual_seed(0)
+    scale = torch.tensor([0.2, 0.5], dtype=torch.float64)
+    mixing = noise_mixing(smoothing_matrix(12, 0.6, torch.float64, "cpu"), scale)
+    eps = correlated_noise(40000, mixing, 2, gen)
+    torch.testing.assert_close(eps.std(0), scale.expand(12, 2), atol=0.01, rtol=0.02)
+    unit = eps / scale
+    for lag in (1, 3):
+        corr = float((unit[:, lag:] * unit[:, :-lag]).mean())
+        assert abs(corr - 0.6**lag) < 0.02

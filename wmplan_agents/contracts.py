@@ -141,9 +141,14 @@ def step_rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
     return torch.stack(out, dim=1)
 
 
+def squared_distance(z: Tensor, z_goal: Tensor) -> Tensor:
+    """``|z - z_goal|^2`` per row, ``[N, D], [N, D] -> [N]``."""
+    return ((z - z_goal) ** 2).sum(-1)
+
+
 def goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
     """The default objective: squared distance of the final predicted latent to the goal."""
-    return ((z_traj[:, -1] - z_goal) ** 2).sum(-1)
+    return squared_distance(z_traj[:, -1], z_goal)
 
 
 def dense_goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from wmplan_agents.contracts import (
     goal_cost,
     is_discrete,
     rollout,
+    squared_distance,
 )
 
 
@@ -176,24 +178,41 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__}"
 
 
-def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Tensor]:
+def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Callable[[], Tensor]]:
     """Roll out and score candidates ``actions [B, N, H, A]`` in one batched rollout.
 
-    Returns ``(cost [B, N], z_traj [B*N, H, D])``; non-finite costs (NaN, +-inf) become ``+inf``
-    so they are never selected (:meth:`BestSoFar.update` raises if a problem has no finite one).
+    Returns ``(cost [B, N], trajectory)``: non-finite costs (NaN, +-inf) become ``+inf`` so they
+    are never selected (:meth:`BestSoFar.update` raises if a problem has no finite one), and
+    ``trajectory()`` gives the predicted latents ``[B*N, H, D]`` (for error messages). With the
+    default cost (:func:`~wmplan_agents.contracts.goal_cost`, which reads only the final latent)
+    and a model without its own ``rollout``, the intermediate latents are not kept, and
+    ``trajectory()`` recomputes them if it is ever called.
     """
     b, n, h, a = actions.shape
     flat = actions.reshape(b * n, h, a)
     z0, goal = prob.repeated(n)
-    z_traj = rollout(model, z0, flat)
-    cost = prob.cost(z_traj, flat, goal)
+    if prob.cost is goal_cost and not hasattr(model, "rollout"):
+        z = z0
+        for a_t in flat.unbind(1):
+            z = model.step(z, a_t)
+        cost = squared_distance(z, goal)
+
+        def trajectory() -> Tensor:
+            return rollout(model, z0, flat)
+    else:
+        z_traj = rollout(model, z0, flat)
+        cost = prob.cost(z_traj, flat, goal)
+
+        def trajectory() -> Tensor:
+            return z_traj
+
     if cost.shape != (b * n,):
         raise ValueError(
             f"cost function returned shape {list(cost.shape)}, expected [{b * n}] "
             "(one scalar per trajectory)"
         )
     inf = float("inf")
-    return cost.reshape(b, n).nan_to_num(nan=inf, posinf=inf, neginf=inf), z_traj
+    return cost.reshape(b, n).nan_to_num(nan=inf, posinf=inf, neginf=inf), trajectory
 
 
 def raise_nonfinite(cost: Tensor, z_traj: Tensor, iteration: int, planner: str) -> None:
@@ -309,7 +328,7 @@ class BestSoFar:
         self,
         actions: Tensor,
         cost: Tensor,
-        z_traj: Tensor,
+        trajectory: Callable[[], Tensor],
         iteration: int,
         cheapest: tuple[Tensor, Tensor] | None = None,
     ) -> None:
@@ -318,11 +337,12 @@ class BestSoFar:
         if the caller already has it (e.g. from ``topk``).
 
         Raises ``PlanningError`` (see :func:`raise_nonfinite`) if every candidate of some
-        problem has a non-finite cost; ``z_traj`` and ``iteration`` are only read for that message.
+        problem has a non-finite cost; ``trajectory`` (from :func:`evaluate`) and ``iteration``
+        are only used for that message.
         """
         best_cost, best_idx = cost.min(dim=1) if cheapest is None else cheapest
         if float(best_cost.max()) == float("inf"):  # costs are finite or +inf here
-            raise_nonfinite(cost, z_traj, iteration, self.planner)
+            raise_nonfinite(cost, trajectory(), iteration, self.planner)
         self._costs.append(best_cost)
         self._actions.append(actions[self.rows, best_idx])
         self._final = None

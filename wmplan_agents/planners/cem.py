@@ -142,9 +142,9 @@ class CEM:
             eps = torch.randn(n, h, a, generator=gen, device=mean.device, dtype=mean.dtype)
             eps[0] = 0.0  # sample 0 is the mean itself
             samples = clamp_((std[:, None] * eps).add_(mean[:, None]), prob)
-            c, z_traj = evaluate(model, prob, samples)
+            c, trajectory = evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, self.n_elites)
-            best.update(samples, c, z_traj, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
+            best.update(samples, c, trajectory, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
             new_mean, new_std = weighted_fit(gather(samples, idx), w)
             if self.momentum:
                 mean = self.momentum * mean + (1 - self.momentum) * new_mean
@@ -165,9 +165,9 @@ class CEM:
             u = torch.rand(n, h, k, generator=gen, device=probs.device, dtype=probs.dtype)
             samples = sample_categorical(probs, u)
             samples[:, 0] = mode_one_hot(probs)  # sample 0 is the mode
-            c, z_traj = evaluate(model, prob, samples)
+            c, trajectory = evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, self.n_elites)
-            best.update(samples, c, z_traj, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
+            best.update(samples, c, trajectory, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
             freq, _ = weighted_fit(to_blocks(gather(samples, idx), prob), w)
             probs = self.momentum * probs + (1 - self.momentum) * freq
         return best, {"final_probs": probs}

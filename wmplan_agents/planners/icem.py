@@ -196,9 +196,9 @@ class ICEM:
             if kept is not None and n_keep > 0:
                 samples = torch.cat([samples, kept], dim=1)
             sizes.append(samples.shape[1])
-            c, z_traj = evaluate(model, prob, samples)
+            c, trajectory = evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, min(self.n_elites, samples.shape[1]))
-            best.update(samples, c, z_traj, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
+            best.update(samples, c, trajectory, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
             elites = gather(samples, idx)
             finite_keep = n_keep > 0 and (w is None or bool(w[:, :n_keep].all()))
             kept = elites[:, :n_keep] if finite_keep else None

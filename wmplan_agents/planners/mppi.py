@@ -132,8 +132,8 @@ class MPPI:
                 eps = correlated_noise(n, mixing, a, gen)  # smoothed and scaled, [N, H, A]
                 eps[0] = 0.0
                 samples = clamp_(torch.add(mean[:, None], eps), prob)
-            c, z_traj = evaluate(model, prob, samples)
-            best.update(samples, c, z_traj, it)
+            c, trajectory = evaluate(model, prob, samples)
+            best.update(samples, c, trajectory, it)
             w = self._weights(c)
             weights.append(w)
             if prob.discrete:

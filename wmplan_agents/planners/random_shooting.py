@@ -82,6 +82,6 @@ class RandomShooting:
             if it == 0 and prob.init_actions is not None:
                 samples = samples.clone()
                 samples[:, 0] = prob.init_actions
-            c, z_traj = evaluate(model, prob, samples)
-            best.update(samples, c, z_traj, it)
+            c, trajectory = evaluate(model, prob, samples)
+            best.update(samples, c, trajectory, it)
         return PlanResult(best.actions, best.cost, make_info(best.history, start))
