@@ -12,6 +12,7 @@ Every random draw comes from the ``torch.Generator`` passed in by the training l
 * :class:`InfoNCE`: contrastive metric alignment between ``z_t`` and ``z_{t+1}``.
 * :class:`Reconstruction`: pixel reconstruction for models with a decoder.
 * :class:`LatentVariance`: VICReg's variance hinge, keeps every latent dimension's spread at 1.
+* :class:`MotionKeypoints`: puts a keypoint model's keypoints on what moves between frames.
 
 ``objective.on("coarse")`` applies an objective to ``model.coarse`` (e.g. HELM's k-step level).
 
@@ -345,6 +346,55 @@ class Reconstruction(Objective):
             f"Reconstruction(change_weight={self.change_weight:g}, "
             f"predict_steps={self.predict_steps})"
         )
+
+
+class MotionKeypoints(Objective):
+    """Train a keypoint model's heat maps to find what moves, by double-difference motion
+    detection: the pixels where the frame ``o_{t+g}`` differs from both ``o_t`` and ``o_{t+2g}``
+    (``g = steps`` model steps; ``min`` of the two largest-channel differences) are where a
+    moving object is *in* ``o_{t+g}``. That mask, normalised to sum to 1 at the heat maps'
+    resolution, is the target distribution of every heat map of ``o_{t+g}`` (cross-entropy with
+    the map's softmax). Frames in which nothing moved (mask sum below ``min_mass`` pixels) are
+    left out. A background that only differs between episodes (WallSingle's door) never
+    changes within a window, so it cannot attract a keypoint. No labels are used. Needs
+    :class:`~wmplan_agents.models.KeypointWorldModel` (``heat_logits``).
+    """
+
+    name = "motion"
+
+    def __init__(self, steps: int = 1, min_mass: float = 1.0) -> None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if not min_mass > 0:
+            raise ValueError(f"min_mass must be positive, got {min_mass}")
+        self.steps, self.min_mass = steps, float(min_mass)
+
+    def window(self, model: Any) -> int:
+        return 2 * self.steps * action_repeat(model)
+
+    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+        if not hasattr(model, "heat_logits"):
+            raise ValueError(
+                f"MotionKeypoints needs a model with heat_logits (KeypointWorldModel), "
+                f"got {type(model).__name__}"
+            )
+        gap = self.steps * action_repeat(model)
+        frames = [model.obs_to_input(batch["obs"][:, j * gap]) for j in range(3)]
+        before = (frames[1] - frames[0]).abs().amax(1, keepdim=True)
+        after = (frames[2] - frames[1]).abs().amax(1, keepdim=True)
+        logits = model.heat_logits(frames[1])  # [B, K, h, w]
+        mask = F.adaptive_avg_pool2d(torch.minimum(before, after), logits.shape[-2:])
+        scale = frames[1].shape[-1] * frames[1].shape[-2] / mask[0, 0].numel()  # pixels per cell
+        mass = mask.flatten(1).sum(-1) * scale  # moved pixels per frame
+        keep = mass >= self.min_mass
+        if not bool(keep.any()):
+            return {"loss": logits.sum() * 0.0}
+        target = mask[keep].flatten(1) / mask[keep].flatten(1).sum(-1, keepdim=True)  # [B', hw]
+        log_p = torch.log_softmax(logits[keep].flatten(2), dim=-1)  # [B', K, hw]
+        return {"loss": -(target[:, None] * log_p).sum(-1).mean()}
+
+    def __repr__(self) -> str:
+        return f"MotionKeypoints(steps={self.steps}, min_mass={self.min_mass:g})"
 
 
 class LatentVariance(Objective):

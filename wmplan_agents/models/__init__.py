@@ -6,6 +6,7 @@ from wmplan_agents.models.energy import EnergyMLP
 from wmplan_agents.models.features import AngleFeatureDynamics
 from wmplan_agents.models.ground_truth import GroundTruthModel, ground_truth
 from wmplan_agents.models.helm import HELM, HELMPlanningModel
+from wmplan_agents.models.keypoint import KeypointWorldModel
 from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.models.pretrained import load_pretrained
 
@@ -17,6 +18,7 @@ __all__ = [
     "EnergyMLP",
     "GroundTruthModel",
     "HELMPlanningModel",
+    "KeypointWorldModel",
     "MLPDynamics",
     "ground_truth",
     "load_pretrained",
