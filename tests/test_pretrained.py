@@ -36,34 +36,25 @@ def _threads():
 # same data: 1/10 for Push-T (measured 1/97 after one step, 1/22 after five), 1/10 for the
 # WallSingle state MLP; 1/2 for PointMaze (velocity after
 # wall contacts is the hard part; the shipped small MLP reaches 1/3 of "no change" after one step
-# and 1/7 after five) and for the contrastive MiniGrid latent, whose InfoNCE objective pulls z_t
-# and z_{t+1} together, so "no change" is already small there.
+# and 1/7 after five), for the contrastive MiniGrid latent, whose InfoNCE objective pulls z_t
+# and z_{t+1} together, so "no change" is already small there, and for the WallSingle pixel
+# keypoint model (measured 0.30 of "no change" after one step and 0.28 after five: its keypoint
+# is a slightly noisy function of the dot's position, and its global code does not hold the
+# door clearly, so moves blocked by the wall are predicted worse; docs/results.md).
 THRESHOLDS = {
     ("WMPlan/PushT-v0", "state"): (3000, 300, 0.008, 0.05, 0.1),
     ("WMPlan/WallSingle-v0", "state"): (2000, 100, 1.2e-4, 2e-3, 0.1),
-    ("WMPlan/WallSingle-v0", "pixels"): (1000, 100, 5e-6, 5e-5, 0.5),
+    ("WMPlan/WallSingle-v0", "pixels"): (1000, 100, 6e-4, 9e-3, 0.5),
     ("WMPlan/PointMaze-v0", "state"): (2000, 300, 0.009, 0.03, 0.5),
     ("WMPlan/MiniGridEmpty-v0", "state"): (2000, 256, 0.08, 0.3, 0.5),
 }
-WALL_PIXELS_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: the shipped WallSingle pixel model's latent prediction is no better than "
-        "'no change' (1-step relative MSE 1.6e-5 vs 1.2e-5, 5-step 2.4e-4 vs 1.5e-4): its conv "
-        "latent is dominated by the per-episode door position and the predictor learned ~identity"
-    ),
-)
-
-
-def _params():
-    return [pytest.param(k, marks=WALL_PIXELS_XFAIL) if k[1] == "pixels" else k for k in THRESHOLDS]
 
 
 def test_every_shipped_model_has_thresholds():
     assert set(available()) == set(THRESHOLDS)
 
 
-@pytest.mark.parametrize("key", _params(), ids=lambda k: f"{k[0][7:]}-{k[1]}")
+@pytest.mark.parametrize("key", list(THRESHOLDS), ids=lambda k: f"{k[0][7:]}-{k[1]}")
 def test_prediction_error_on_fresh_data(key):
     env_id, obs_type = key
     n_steps, max_steps, bound_1, bound_5, factor = THRESHOLDS[key]

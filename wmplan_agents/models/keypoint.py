@@ -3,23 +3,24 @@
 Made for scenes with a small moving object on a background that changes only between episodes
 (WallSingle: a dot, and a wall whose door height is drawn per episode). A plain conv autoencoder
 spends its latent on the background and moves by a tiny amount when the object moves, so a
-latent predictor cannot beat "no change" (docs/results.md). Here the latent is built so that
-the object's position *is* a pair of latent coordinates:
+latent predictor cannot beat "no change" (docs/results.md). Here the object's position *is* a
+pair of latent coordinates:
 
-* encoder, keypoint branch: two convolutions give ``K`` heat maps at half resolution; a spatial
-  softmax turns each into its expected ``(x, y)`` in ``[-1, 1]`` (differentiable, and linear in
-  the object's position once the map peaks on it);
-* encoder, global branch: ``n_layers`` stride-2 convolutions and a linear map to ``global_dim``
-  numbers (the per-episode background);
-* decoder (a spatial-broadcast decoder): the global code broadcast over a low-resolution grid,
-  the grid's coordinates, and a Gaussian blob drawn at each keypoint, through convolutions and
-  two upsampling steps; the blobs are drawn again at the intermediate resolution, so the decoder
-  can place the object precisely. Reconstructing the object therefore needs a keypoint on it;
+* keypoint branch: two convolutions give ``K`` heat maps at half resolution; a spatial softmax
+  turns each into its expected ``(x, y)`` in ``[-1, 1]``. The maps are trained by
+  :class:`~wmplan_agents.objectives.MotionKeypoints` to peak where the frame differs from both
+  its neighbours in time (double-difference motion detection, no labels), so the keypoint sits
+  on the moving object and moves linearly with it;
+* global branch: ``n_layers`` stride-2 convolutions and a linear map to ``global_dim`` numbers,
+  trained by reconstruction to carry the rest of the image (the door);
+* decoder (a spatial-broadcast decoder): the global code broadcast over a quarter-resolution
+  grid, the grid's coordinates and a Gaussian blob at each (detached) keypoint, through
+  convolutions and two upsampling steps, with the blobs drawn again at half resolution;
 * predictor: a residual MLP on the latent ``[global, x_1..x_K, y_1..y_K]`` and the action.
 
-The latent is ``global_dim + 2 K`` numbers. Train with
-:meth:`KeypointWorldModel.default_objective` (change-weighted reconstruction + one-step latent
-prediction). Satisfies :class:`~wmplan_agents.contracts.WorldModel`.
+The latent is ``global_dim + 2 K`` numbers; :meth:`KeypointWorldModel.default_objective` is the
+recipe of the shipped WallSingle pixel model. Satisfies
+:class:`~wmplan_agents.contracts.WorldModel`.
 """
 
 from __future__ import annotations
@@ -207,7 +208,22 @@ class KeypointWorldModel(nn.Module):
         return step_rollout(self, z0, actions)
 
     def default_objective(self) -> Any:
-        """Change-weighted reconstruction + one-step latent prediction."""
-        from wmplan_agents.objectives import Prediction, Reconstruction
+        """``MotionKeypoints(steps=2)`` (keypoints on what moves) ``+ Reconstruction(20)``
+        (the global code; change-weighted) ``+ LatentVariance(0.1)`` (keeps the global code's
+        scale from drifting to ~1e-4, where the predictor's noise swamps it) ``+ Prediction(1)``
+        on the detached latent, each dimension's error divided by its batch variance (the
+        predictor learns the dynamics; it cannot move the encoder towards a latent that is
+        easy to predict because it does not change)."""
+        from wmplan_agents.objectives import (
+            LatentVariance,
+            MotionKeypoints,
+            Prediction,
+            Reconstruction,
+        )
 
-        return Reconstruction(change_weight=20.0) + Prediction(horizon=1)
+        return (
+            MotionKeypoints(steps=2)
+            + Reconstruction(change_weight=20.0)
+            + LatentVariance(target=0.1)
+            + Prediction(horizon=1, detach_input=True, normalize=True)
+        )
