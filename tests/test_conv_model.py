@@ -12,16 +12,10 @@ from wmplan_agents.checkpoint import load, save
 from wmplan_agents.models import ConvWorldModel
 from wmplan_agents.objectives import LatentVariance, Prediction, Reconstruction
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 SIZE = 16
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _model(**kw):

@@ -13,15 +13,9 @@ from wmplan_agents.cli import app
 from wmplan_agents.data import Dataset
 from wmplan_agents.workflows import run_demo
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_demo_command_runs_and_saves_a_gif(tmp_path):

@@ -12,16 +12,10 @@ from wmplan_agents.contracts import WorldModel
 from wmplan_agents.models import KeypointWorldModel
 from wmplan_agents.objectives import MotionKeypoints, Reconstruction
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 SIZE = 16
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _clips(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:

@@ -17,16 +17,10 @@ from wmplan_agents.models import (
     MLPDynamics,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 DISCRETE = gym.spaces.Discrete(3)
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _models(space):

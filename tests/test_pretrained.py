@@ -20,13 +20,7 @@ from wmplan_agents.models.pretrained import (
 )
 from wmplan_agents.training import prediction_error
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 # (env id, obs_type): (fresh env steps, max_episode_steps, 1-step bound, 5-step bound, factor).

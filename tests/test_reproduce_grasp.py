@@ -21,14 +21,7 @@ from wmplan_agents.reproduce.open_loop import (
     zero_action_success,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batches: one thread avoids oversubscription on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 TINY = {

@@ -15,13 +15,7 @@ from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.objectives import Prediction, SpectralReg
 from wmplan_agents.training import prediction_error, split_starts, train
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

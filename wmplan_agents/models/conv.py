@@ -20,6 +20,23 @@ from wmplan_agents.contracts import action_dim, step_rollout
 from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
 
 
+def images_to_input(obs: Tensor, obs_shape: tuple[int, int, int]) -> Tensor:
+    """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``; a clear error if
+    they are not ``obs_shape``."""
+    if tuple(obs.shape[1:]) != obs_shape:
+        raise ValueError(
+            f"expected images [B, {', '.join(map(str, obs_shape))}] (HWC), got {list(obs.shape)}"
+        )
+    return obs.float().permute(0, 3, 1, 2) / 255.0
+
+
+def spatial_softmax(logits: Tensor, grid_x: Tensor, grid_y: Tensor) -> tuple[Tensor, Tensor]:
+    """Expected ``(x, y)`` of the softmax over each heat map ``logits [B, K, h, w]`` on the
+    coordinates ``grid_x [w]`` and ``grid_y [h]``: ``[B, K]`` each."""
+    p = torch.softmax(logits.flatten(2), dim=-1).view_as(logits)
+    return (p.sum(2) * grid_x).sum(-1), (p.sum(3) * grid_y).sum(-1)
+
+
 class ConvWorldModel(nn.Module):
     """Conv encoder ``[B, H, W, C] -> [B, latent_size]``, residual latent predictor, decoder.
 
@@ -110,12 +127,7 @@ class ConvWorldModel(nn.Module):
 
     def obs_to_input(self, obs: Tensor) -> Tensor:
         """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``."""
-        if tuple(obs.shape[1:]) != self.obs_shape:
-            raise ValueError(
-                f"expected images [B, {', '.join(map(str, self.obs_shape))}] (HWC), "
-                f"got {list(obs.shape)}"
-            )
-        return obs.float().permute(0, 3, 1, 2) / 255.0
+        return images_to_input(obs, self.obs_shape)
 
     def encode(self, obs: Tensor) -> Tensor:
         x = self.obs_to_input(obs)
@@ -123,9 +135,7 @@ class ConvWorldModel(nn.Module):
         if self.keypoint_net is None:
             return z
         maps = self.keypoint_net(x)  # [B, K, H / 2, W / 2]
-        p = torch.softmax(maps.flatten(2), dim=-1).view_as(maps)
-        kx = (p.sum(2) * self.grid_x).sum(-1)  # expected column, in [-1, 1]
-        ky = (p.sum(3) * self.grid_y).sum(-1)
+        kx, ky = spatial_softmax(maps, self.grid_x, self.grid_y)  # in [-1, 1]
         return torch.cat([z, kx, ky], dim=-1)
 
     def decode(self, z: Tensor) -> Tensor:

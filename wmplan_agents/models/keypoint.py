@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from wmplan_agents.contracts import action_dim, step_rollout
+from wmplan_agents.models.conv import images_to_input, spatial_softmax
 from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
 
 
@@ -149,12 +150,7 @@ class KeypointWorldModel(nn.Module):
 
     def obs_to_input(self, obs: Tensor) -> Tensor:
         """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``."""
-        if tuple(obs.shape[1:]) != self.obs_shape:
-            raise ValueError(
-                f"expected images [B, {', '.join(map(str, self.obs_shape))}] (HWC), "
-                f"got {list(obs.shape)}"
-            )
-        return obs.float().permute(0, 3, 1, 2) / 255.0
+        return images_to_input(obs, self.obs_shape)
 
     def heat_logits(self, x: Tensor) -> Tensor:
         """The raw heat maps ``[B, K, H / 2, W / 2]`` of float images ``[B, C, H, W]``."""
@@ -163,14 +159,11 @@ class KeypointWorldModel(nn.Module):
     def keypoints(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Expected ``(x, y)`` in ``[-1, 1]`` of each heat map, ``[B, K]`` each."""
         maps = self.heat_logits(x)  # [B, K, H / 2, W / 2]
-        logits = maps.flatten(2)
         if self.sharpness:  # standardised heat maps: a peak always dominates the softmax
-            logits = (logits - logits.mean(-1, keepdim=True)) / (
-                logits.std(-1, keepdim=True) + 1e-6
-            )
-            logits = logits * self.sharpness
-        p = torch.softmax(logits, dim=-1).view_as(maps)
-        return (p.sum(2) * self.heat_x).sum(-1), (p.sum(3) * self.heat_y).sum(-1)
+            flat = maps.flatten(2)
+            flat = (flat - flat.mean(-1, keepdim=True)) / (flat.std(-1, keepdim=True) + 1e-6)
+            maps = (flat * self.sharpness).view_as(maps)
+        return spatial_softmax(maps, self.heat_x, self.heat_y)
 
     def encode(self, obs: Tensor) -> Tensor:
         x = self.obs_to_input(obs)
