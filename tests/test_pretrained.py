@@ -33,8 +33,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 # and 1/7 after five), for the contrastive MiniGrid latent, whose InfoNCE objective pulls z_t
 # and z_{t+1} together, so "no change" is already small there, and for the WallSingle pixel
 # keypoint model (measured 0.30 of "no change" after one step and 0.28 after five: its keypoint
-# is a slightly noisy function of the dot's position, and its global code does not hold the
-# door clearly, so moves blocked by the wall are predicted worse; docs/results.md).
+# is a slightly noisy function of the dot's position, and its global code moves a little with
+# the dot in a way the predictor does not capture; docs/results.md).
 THRESHOLDS = {
     ("WMPlan/PushT-v0", "state"): (3000, 300, 0.008, 0.05, 0.1),
     ("WMPlan/WallSingle-v0", "state"): (2000, 100, 1.2e-4, 2e-3, 0.1),
