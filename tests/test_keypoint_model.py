@@ -53,6 +53,16 @@ def test_latent_layout_and_protocol():
     assert model.rollout(z, torch.zeros(4, 5, 2)).shape == (4, 5, 7)
 
 
+def test_full_resolution_heat_maps():
+    model = _model(full_res_heat=True)
+    obs = _clips(3, 0)[0][:, 1]
+    x = model.obs_to_input(obs)
+    assert model.heat_logits(x).shape == (3, 1, SIZE, SIZE)
+    assert _model().heat_logits(x).shape == (3, 1, SIZE // 2, SIZE // 2)
+    z = model.encode(obs)
+    assert z.shape == (3, 3) and model.decode(z).shape == (3, 3, SIZE, SIZE)
+
+
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="divisible"):
         KeypointWorldModel((18, 18, 3), BOX, n_layers=2)

@@ -47,7 +47,8 @@ class KeypointWorldModel(nn.Module):
     ``0`` uses the raw maps. ``detach_keypoints`` stops the reconstruction loss from moving the
     keypoints: :meth:`decode` draws them but only the global code learns from it, and the
     keypoints learn from :class:`~wmplan_agents.objectives.MotionKeypoints`, which trains the heat
-    maps to find what moves.
+    maps to find what moves. ``full_res_heat`` computes the heat maps at the image's resolution
+    instead of half of it (finer keypoints, twice the keypoint branch's cost).
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class KeypointWorldModel(nn.Module):
         blob_std: float = 0.15,
         detach_keypoints: bool = True,
         sharpness: float = 0.0,
+        full_res_heat: bool = False,
         action_repeat: int = 1,
         seed: int = 0,
     ) -> None:
@@ -97,6 +99,7 @@ class KeypointWorldModel(nn.Module):
             blob_std=float(blob_std),
             detach_keypoints=bool(detach_keypoints),
             sharpness=float(sharpness),
+            full_res_heat=bool(full_res_heat),
             action_repeat=self.action_repeat,
             seed=int(seed),
         )
@@ -106,7 +109,7 @@ class KeypointWorldModel(nn.Module):
             self.keypoint_net = nn.Sequential(
                 nn.Conv2d(c, ch, 3, 1, 1),
                 nn.SiLU(),
-                nn.Conv2d(ch, ch, 4, 2, 1),
+                nn.Conv2d(ch, ch, 3, 1, 1) if full_res_heat else nn.Conv2d(ch, ch, 4, 2, 1),
                 nn.SiLU(),
                 nn.Conv2d(ch, k, 3, 1, 1),
             )
@@ -134,9 +137,12 @@ class KeypointWorldModel(nn.Module):
             self.predictor = make_mlp(
                 self.latent_size + action_dim(self), self.latent_size, hidden, depth
             )
+        heat = 1 if full_res_heat else 2
         for name, size in (
-            ("heat_x", w // 2),
-            ("heat_y", h // 2),
+            ("heat_x", w // heat),
+            ("heat_y", h // heat),
+            ("mid_x", w // 2),
+            ("mid_y", h // 2),
             ("low_x", w // 4),
             ("low_y", h // 4),
         ):
@@ -153,12 +159,13 @@ class KeypointWorldModel(nn.Module):
         return images_to_input(obs, self.obs_shape)
 
     def heat_logits(self, x: Tensor) -> Tensor:
-        """The raw heat maps ``[B, K, H / 2, W / 2]`` of float images ``[B, C, H, W]``."""
+        """The raw heat maps ``[B, K, H / 2, W / 2]`` (``[B, K, H, W]`` with ``full_res_heat``)
+        of float images ``[B, C, H, W]``."""
         return self.keypoint_net(x)
 
     def keypoints(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Expected ``(x, y)`` in ``[-1, 1]`` of each heat map, ``[B, K]`` each."""
-        maps = self.heat_logits(x)  # [B, K, H / 2, W / 2]
+        maps = self.heat_logits(x)  # [B, K, H / 2, W / 2] (or [B, K, H, W])
         if self.sharpness:  # standardised heat maps: a peak always dominates the softmax
             flat = maps.flatten(2)
             flat = (flat - flat.mean(-1, keepdim=True)) / (flat.std(-1, keepdim=True) + 1e-6)
@@ -190,7 +197,7 @@ class KeypointWorldModel(nn.Module):
         if g:
             parts.insert(0, z[:, :g, None, None].expand(-1, -1, hl, wl))
         mid = self.decode_low(torch.cat(parts, dim=1))  # [B, ch, H / 2, W / 2]
-        blobs = self._blobs(kx, ky, self.heat_x, self.heat_y)
+        blobs = self._blobs(kx, ky, self.mid_x, self.mid_y)
         return self.decode_high(torch.cat([mid, blobs], dim=1))
 
     def step(self, z: Tensor, a: Tensor) -> Tensor:
