@@ -163,13 +163,20 @@ def train_wall_state(args: Args) -> dict[str, Any]:
 
 
 def train_wall_pixels(args: Args) -> dict[str, Any]:
-    """WallSingle, 64x64 pixels: a keypoint model (one keypoint on the dot, trained by
-    double-difference motion targets; a 2-number global code for the door, by reconstruction;
-    the predictor on the detached, per-dimension normalised latent)."""
-    recipe = Recipe("WMPlan/WallSingle-v0", {"obs_type": "pixels"}, 20_000, 2_000, 10, 64, 1e-3, 1)
+    """WallSingle, 64x64 pixels: a keypoint model (one keypoint on the dot, from full-resolution
+    heat maps trained by double-difference motion targets; a 2-number global code for the door,
+    by reconstruction; the predictor on the detached, per-dimension normalised latent)."""
+    recipe = Recipe("WMPlan/WallSingle-v0", {"obs_type": "pixels"}, 16_000, 2_000, 8, 64, 1e-3, 1)
     space = gym.spaces.Box(-1.0, 1.0, (2,), dtype="float32")
     model = KeypointWorldModel(
-        (64, 64, 3), space, keypoints=1, global_dim=2, channels=16, hidden=128, seed=args.seed
+        (64, 64, 3),
+        space,
+        keypoints=1,
+        global_dim=2,
+        channels=16,
+        hidden=128,
+        full_res_heat=True,
+        seed=args.seed,
     )
     return _fit("wallsingle_pixels", model, recipe, model.default_objective(), args)
 

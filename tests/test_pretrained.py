@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 # wall contacts is the hard part; the shipped small MLP reaches 1/3 of "no change" after one step
 # and 1/7 after five), for the contrastive MiniGrid latent, whose InfoNCE objective pulls z_t
 # and z_{t+1} together, so "no change" is already small there, and for the WallSingle pixel
-# keypoint model (measured 0.30 of "no change" after one step and 0.28 after five: its keypoint
+# keypoint model (measured 0.25 of "no change" after one step and 0.23 after five: its keypoint
 # is a slightly noisy function of the dot's position, and its global code moves a little with
 # the dot in a way the predictor does not capture; docs/results.md).
 THRESHOLDS = {
