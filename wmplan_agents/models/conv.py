@@ -37,7 +37,51 @@ def spatial_softmax(logits: Tensor, grid_x: Tensor, grid_y: Tensor) -> tuple[Ten
     return (p.sum(2) * grid_x).sum(-1), (p.sum(3) * grid_y).sum(-1)
 
 
-class ConvWorldModel(nn.Module):
+def downsampling_encoder(in_channels: int, channels: int, n_layers: int, n_feat: int, out: int):
+    """``n_layers`` stride-2 4x4 convolutions (SiLU), flattened, and a linear map to ``out``."""
+    layers: list[nn.Module] = []
+    for i in range(n_layers):
+        layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, 4, 2, 1), nn.SiLU()]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_feat, out))
+
+
+class ImageWorldModel(nn.Module):
+    """What the pixel world models share: uint8 HWC image input, the action scaling, a residual
+    latent predictor ``z + predictor([z, a])`` and the constructor config for checkpoints.
+    Subclasses call :meth:`_setup_images` first and set ``self._config`` and
+    ``self.predictor``."""
+
+    _config: dict[str, Any]
+    predictor: nn.Module
+
+    def _setup_images(
+        self, obs_shape: Any, action_space: gym.spaces.Space, action_repeat: int
+    ) -> tuple[int, int, int]:
+        h, w, c = (int(v) for v in obs_shape)
+        self.action_space = action_space
+        self.action_repeat = check_action_repeat(action_repeat)
+        self.obs_shape = (h, w, c)
+        mid, half = action_scaling(action_space, self.action_repeat)
+        self.register_buffer("action_mid", mid, persistent=False)
+        self.register_buffer("action_half", half, persistent=False)
+        return h, w, c
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def obs_to_input(self, obs: Tensor) -> Tensor:
+        """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``."""
+        return images_to_input(obs, self.obs_shape)
+
+    def step(self, z: Tensor, a: Tensor) -> Tensor:
+        an = (a - self.action_mid) / self.action_half
+        return z + self.predictor(torch.cat([z, an], dim=-1))
+
+    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
+        return step_rollout(self, z0, actions)
+
+
+class ConvWorldModel(ImageWorldModel):
     """Conv encoder ``[B, H, W, C] -> [B, latent_size]``, residual latent predictor, decoder.
 
     ``keypoints=K > 0`` appends ``2 K`` coordinates to the ``latent_dim`` conv features
@@ -66,15 +110,12 @@ class ConvWorldModel(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        h, w, c = (int(v) for v in obs_shape)
+        h, w, c = self._setup_images(obs_shape, action_space, action_repeat)
         if h % 2**n_layers or w % 2**n_layers:
             raise ValueError(
                 f"image size {h}x{w} must be divisible by 2**n_layers = {2**n_layers}; "
                 "resize the observations or lower n_layers"
             )
-        self.action_space = action_space
-        self.action_repeat = check_action_repeat(action_repeat)
-        self.obs_shape = (h, w, c)
         self._config = dict(
             obs_shape=[h, w, c],
             action_space=action_space,
@@ -93,10 +134,7 @@ class ConvWorldModel(nn.Module):
         self._feat = (channels, h // 2**n_layers, w // 2**n_layers)
         n_feat = channels * self._feat[1] * self._feat[2]
         with seeded(seed):
-            enc: list[nn.Module] = []
-            for i in range(n_layers):
-                enc += [nn.Conv2d(c if i == 0 else channels, channels, 4, 2, 1), nn.SiLU()]
-            self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(n_feat, latent_dim))
+            self.encoder = downsampling_encoder(c, channels, n_layers, n_feat, latent_dim)
             self.keypoint_net: nn.Module | None = None
             if keypoints:  # half-resolution heat maps -> expected (x, y) of each (spatial softmax)
                 self.keypoint_net = nn.Sequential(
@@ -118,16 +156,6 @@ class ConvWorldModel(nn.Module):
                 self.decoder = nn.Sequential(*dec)
         self.register_buffer("grid_x", torch.linspace(-1, 1, w // 2), persistent=False)
         self.register_buffer("grid_y", torch.linspace(-1, 1, h // 2), persistent=False)
-        mid, half = action_scaling(action_space, self.action_repeat)
-        self.register_buffer("action_mid", mid, persistent=False)
-        self.register_buffer("action_half", half, persistent=False)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(self._config)
-
-    def obs_to_input(self, obs: Tensor) -> Tensor:
-        """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``."""
-        return images_to_input(obs, self.obs_shape)
 
     def encode(self, obs: Tensor) -> Tensor:
         x = self.obs_to_input(obs)
@@ -143,13 +171,6 @@ class ConvWorldModel(nn.Module):
         if self.decoder is None:
             raise ValueError("this ConvWorldModel was built with decoder=False")
         return self.decoder(z)
-
-    def step(self, z: Tensor, a: Tensor) -> Tensor:
-        an = (a - self.action_mid) / self.action_half
-        return z + self.predictor(torch.cat([z, an], dim=-1))
-
-    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
-        return step_rollout(self, z0, actions)
 
     def default_objective(self) -> Any:
         """Reconstruction + one-step latent prediction (with decoder), else InfoNCE +

@@ -31,12 +31,12 @@ import gymnasium as gym
 import torch
 from torch import Tensor, nn
 
-from wmplan_agents.contracts import action_dim, step_rollout
-from wmplan_agents.models.conv import images_to_input, spatial_softmax
-from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
+from wmplan_agents.contracts import action_dim
+from wmplan_agents.models.conv import ImageWorldModel, downsampling_encoder, spatial_softmax
+from wmplan_agents.models.mlp import make_mlp, seeded
 
 
-class KeypointWorldModel(nn.Module):
+class KeypointWorldModel(ImageWorldModel):
     """Keypoint + global-code encoder, spatial-broadcast decoder, residual latent predictor.
 
     ``obs_shape`` is ``(H, W, C)`` (uint8 HWC images, as the envs return them); ``H`` and ``W``
@@ -70,7 +70,7 @@ class KeypointWorldModel(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        h, w, c = (int(v) for v in obs_shape)
+        h, w, c = self._setup_images(obs_shape, action_space, action_repeat)
         if h % max(4, 2**n_layers) or w % max(4, 2**n_layers):
             raise ValueError(
                 f"image size {h}x{w} must be divisible by 4 and by 2**n_layers = {2**n_layers}"
@@ -81,9 +81,6 @@ class KeypointWorldModel(nn.Module):
             )
         if not blob_std > 0:
             raise ValueError(f"blob_std must be positive, got {blob_std}")
-        self.action_space = action_space
-        self.action_repeat = check_action_repeat(action_repeat)
-        self.obs_shape = (h, w, c)
         self.n_keypoints, self.global_dim, self.blob_std = int(keypoints), int(global_dim), blob_std
         self.detach_keypoints = bool(detach_keypoints)
         self.sharpness = float(sharpness)
@@ -115,11 +112,8 @@ class KeypointWorldModel(nn.Module):
             )
             self.global_net: nn.Module | None = None
             if self.global_dim:
-                enc: list[nn.Module] = []
-                for i in range(n_layers):
-                    enc += [nn.Conv2d(c if i == 0 else ch, ch, 4, 2, 1), nn.SiLU()]
                 n_feat = ch * (h // 2**n_layers) * (w // 2**n_layers)
-                self.global_net = nn.Sequential(*enc, nn.Flatten(), nn.Linear(n_feat, global_dim))
+                self.global_net = downsampling_encoder(c, ch, n_layers, n_feat, self.global_dim)
             low_in = self.global_dim + 2 + k  # global code, grid coordinates, blobs
             self.decode_low = nn.Sequential(
                 nn.Conv2d(low_in, 2 * ch, 3, 1, 1),
@@ -147,16 +141,6 @@ class KeypointWorldModel(nn.Module):
             ("low_y", h // 4),
         ):
             self.register_buffer(name, torch.linspace(-1, 1, size), persistent=False)
-        mid, half = action_scaling(action_space, self.action_repeat)
-        self.register_buffer("action_mid", mid, persistent=False)
-        self.register_buffer("action_half", half, persistent=False)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(self._config)
-
-    def obs_to_input(self, obs: Tensor) -> Tensor:
-        """uint8-valued HWC images ``[B, H, W, C]`` to float CHW in ``[0, 1]``."""
-        return images_to_input(obs, self.obs_shape)
 
     def heat_logits(self, x: Tensor) -> Tensor:
         """The raw heat maps ``[B, K, H / 2, W / 2]`` (``[B, K, H, W]`` with ``full_res_heat``)
@@ -199,13 +183,6 @@ class KeypointWorldModel(nn.Module):
         mid = self.decode_low(torch.cat(parts, dim=1))  # [B, ch, H / 2, W / 2]
         blobs = self._blobs(kx, ky, self.mid_x, self.mid_y)
         return self.decode_high(torch.cat([mid, blobs], dim=1))
-
-    def step(self, z: Tensor, a: Tensor) -> Tensor:
-        an = (a - self.action_mid) / self.action_half
-        return z + self.predictor(torch.cat([z, an], dim=-1))
-
-    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
-        return step_rollout(self, z0, actions)
 
     def default_objective(self) -> Any:
         """``MotionKeypoints(steps=2)`` (keypoints on what moves) ``+ Reconstruction(20)``
