@@ -132,6 +132,15 @@ def rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
     return step_rollout(model, z0, actions)
 
 
+def final_latent(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+    """``[B, D], [B, H, A] -> [B, D]``: the last latent of :func:`step_rollout`, without
+    keeping the others."""
+    z = z0
+    for a_t in actions.unbind(1):
+        z = model.step(z, a_t)
+    return z
+
+
 def step_rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
     """``[B, D], [B, H, A] -> [B, H, D]`` by calling ``model.step`` once per time step."""
     z, out = z0, []

@@ -125,3 +125,26 @@ class AdamStep:
         m_hat = self.m / (1 - self.beta1**self.t)
         v_hat = self.v / (1 - self.beta2**self.t)
         return m_hat / (v_hat.sqrt() + self.eps)
+
+
+def keep_better(
+    model: Any,
+    z0: Tensor,
+    z_goal: Tensor,
+    scored: Tensor,
+    kept: Tensor,
+    cost: CostFn,
+    best: Tensor,
+    best_cost: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Score the in-bounds, hard plans ``scored [B, H, A]`` by their noise-free rolled-out
+    cost; where that is finite and below ``best_cost``, take ``kept`` (the planner's own form
+    of the same plans) into ``best``. Returns ``(best, best_cost, better)``."""
+    with torch.no_grad():
+        c = cost(contracts.rollout(model, z0, scored), scored, z_goal)
+        better = torch.isfinite(c) & (c < best_cost)
+        return (
+            torch.where(better[:, None, None], kept, best),
+            torch.where(better, c, best_cost),
+            better,
+        )

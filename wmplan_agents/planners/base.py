@@ -26,6 +26,7 @@ from wmplan_agents.contracts import (
     action_bounds,
     action_dim,
     action_repeat,
+    final_latent,
     goal_cost,
     is_discrete,
     rollout,
@@ -192,10 +193,7 @@ def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Callab
     flat = actions.reshape(b * n, h, a)
     z0, goal = prob.repeated(n)
     if prob.cost is goal_cost and not hasattr(model, "rollout"):
-        z = z0
-        for a_t in flat.unbind(1):
-            z = model.step(z, a_t)
-        cost = squared_distance(z, goal)
+        cost = squared_distance(final_latent(model, z0, flat), goal)
 
         def trajectory() -> Tensor:
             return rollout(model, z0, flat)

@@ -291,13 +291,11 @@ class GRASP:
         k: int,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Keep, per problem, the plan with the lowest noise-free rolled-out cost so far."""
-        with torch.no_grad():
-            hard = _lifted.harden(model, actions.detach())
-            c = cost(contracts.rollout(model, z0, hard), hard, z_goal)
-            better = torch.isfinite(c) & (c < best_cost)
-            best_a = torch.where(better[:, None, None], actions.detach(), best_a)
-            best_at = torch.where(better, torch.full_like(best_at, k), best_at)
-            return best_a, torch.where(better, c, best_cost), best_at
+        hard = _lifted.harden(model, actions.detach())
+        best_a, best_cost, better = _lifted.keep_better(
+            model, z0, z_goal, hard, actions.detach(), cost, best_a, best_cost
+        )
+        return best_a, best_cost, torch.where(better, torch.full_like(best_at, k), best_at)
 
     # -- full-rollout synchronisation (Eq. 13-15) ----------------------------------------------
     def _rollout(self, model: Any, z0: Tensor, actions: Tensor) -> Tensor:

@@ -183,9 +183,8 @@ class LatCo:
         best_cost: Tensor,
     ) -> tuple[Tensor, Tensor]:
         """Roll out the clamped (and, if discrete, hardened) actions; keep the better plan."""
-        with torch.no_grad():
-            cand = _lifted.harden(model, _lifted.project(model, actions.detach(), low, high))
-            c = cost(contracts.rollout(model, z0, cand), cand, z_goal)
-            better = torch.isfinite(c) & (c < best_cost)
-            best = torch.where(better[:, None, None], actions.detach(), best_actions)
-            return _lifted.project(model, best, low, high), torch.where(better, c, best_cost)
+        cand = _lifted.harden(model, _lifted.project(model, actions.detach(), low, high))
+        best, best_cost, _ = _lifted.keep_better(
+            model, z0, z_goal, cand, actions.detach(), cost, best_actions, best_cost
+        )
+        return _lifted.project(model, best, low, high), best_cost
