@@ -329,17 +329,19 @@ class BestSoFar:
         trajectory: Callable[[], Tensor],
         iteration: int,
         cheapest: tuple[Tensor, Tensor] | None = None,
+        finite: bool = False,
     ) -> None:
         """Record candidates ``actions [B, N, H, A]`` with ``cost [B, N]`` (from
         :func:`evaluate`, so non-finite costs are ``+inf``); ``cheapest`` is ``cost.min(1)``
-        if the caller already has it (e.g. from ``topk``).
+        if the caller already has it (e.g. from ``topk``), and ``finite=True`` says the caller
+        already knows every problem has a finite candidate (e.g. its worst elite is finite).
 
         Raises ``PlanningError`` (see :func:`raise_nonfinite`) if every candidate of some
         problem has a non-finite cost; ``trajectory`` (from :func:`evaluate`) and ``iteration``
         are only used for that message.
         """
         best_cost, best_idx = cost.min(dim=1) if cheapest is None else cheapest
-        if float(best_cost.max()) == float("inf"):  # costs are finite or +inf here
+        if not finite and float(best_cost.max()) == float("inf"):  # costs: finite or +inf
             raise_nonfinite(cost, trajectory(), iteration, self.planner)
         self._costs.append(best_cost)
         self._actions.append(actions[self.rows, best_idx])

@@ -37,9 +37,11 @@ def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor | None, T
     return idx, elite_cost.isfinite().to(cost.dtype), elite_cost
 
 
-def gather(x: Tensor, idx: Tensor) -> Tensor:
-    """``x [B, N, ...]`` rows ``idx [B, K]`` -> ``[B, K, ...]``."""
-    return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
+def gather(x: Tensor, idx: Tensor, rows: Tensor | None = None) -> Tensor:
+    """``x [B, N, ...]`` rows ``idx [B, K]`` -> ``[B, K, ...]`` (``rows``: ``arange(B)``, if the
+    caller has it)."""
+    rows = torch.arange(x.shape[0], device=x.device) if rows is None else rows
+    return x[rows[:, None], idx]
 
 
 def weighted_fit(elites: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -144,8 +146,8 @@ class CEM:
             samples = clamp_((std[:, None] * eps).add_(mean[:, None]), prob)
             c, trajectory = evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, self.n_elites)
-            best.update(samples, c, trajectory, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
-            new_mean, new_std = weighted_fit(gather(samples, idx), w)
+            best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
+            new_mean, new_std = weighted_fit(gather(samples, idx, best.rows), w)
             if self.momentum:
                 mean = self.momentum * mean + (1 - self.momentum) * new_mean
                 std = self.momentum * std + (1 - self.momentum) * new_std
@@ -167,7 +169,7 @@ class CEM:
             samples[:, 0] = mode_one_hot(probs)  # sample 0 is the mode
             c, trajectory = evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, self.n_elites)
-            best.update(samples, c, trajectory, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
-            freq, _ = weighted_fit(to_blocks(gather(samples, idx), prob), w)
+            best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
+            freq, _ = weighted_fit(to_blocks(gather(samples, idx, best.rows), prob), w)
             probs = self.momentum * probs + (1 - self.momentum) * freq
         return best, {"final_probs": probs}

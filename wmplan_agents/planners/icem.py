@@ -174,6 +174,7 @@ class ICEM:
         kept, shifts = self._shifted_elites(prob)
         n_keep = max(1, round(self.keep_elites * self.n_elites)) if self.keep_elites > 0 else 0
         h, a, m = prob.horizon, prob.action_size, self.momentum
+        pops = [self.population(i) for i in range(self.iterations)]
         if prob.discrete:
             probs = initial_probs(prob, self.init_weight)
         else:
@@ -181,16 +182,17 @@ class ICEM:
             std = (self.init_std * (prob.high - prob.low) / 2).expand_as(mean).clone()
             coloring = colored_noise_matrix(h, self.noise_beta, dt, dev)
             mixing = noise_mixing(coloring, torch.ones(a, dtype=dt, device=dev))
+            # every iteration's noise in one draw and one matrix product, split per iteration
+            noise = correlated_noise(sum(pops), mixing, a, gen).split(pops)
         best = BestSoFar(prob, "iCEM")
         sizes = []
-        for it in range(self.iterations):
-            n = self.population(it)
+        for it, n in enumerate(pops):
             if prob.discrete:
                 u = torch.rand(n, h, prob.n_blocks, generator=gen, device=dev, dtype=dt)
                 samples = sample_categorical(probs, u)
                 samples[:, 0] = mode_one_hot(probs)
             else:
-                eps = correlated_noise(n, mixing, a, gen)
+                eps = noise[it]
                 eps[0] = 0.0
                 samples = clamp_(torch.addcmul(mean[:, None], std[:, None], eps), prob)
             if kept is not None and n_keep > 0:
@@ -198,8 +200,8 @@ class ICEM:
             sizes.append(samples.shape[1])
             c, trajectory = evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, min(self.n_elites, samples.shape[1]))
-            best.update(samples, c, trajectory, it, cheapest=(elite_cost[:, 0], idx[:, 0]))
-            elites = gather(samples, idx)
+            best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
+            elites = gather(samples, idx, best.rows)
             finite_keep = n_keep > 0 and (w is None or bool(w[:, :n_keep].all()))
             kept = elites[:, :n_keep] if finite_keep else None
             if prob.discrete:
