@@ -28,6 +28,7 @@ import torch
 
 import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
 from wmplan_agents.checkpoint import save
+from wmplan_agents.contracts import set_model_env
 from wmplan_agents.data import Dataset, collect
 from wmplan_agents.models.contrastive import ContrastiveEncoder
 from wmplan_agents.models.features import AngleFeatureDynamics
@@ -63,6 +64,8 @@ class Recipe:
     lr: float
     horizon: int  # prediction horizon of the objective, in model steps
     max_episode_steps: int | None = None
+    # the env the model plans in, recorded in the checkpoint (default: env_kwargs)
+    model_env_kwargs: dict[str, Any] | None = None
 
 
 def _data(recipe: Recipe, seed: int, n_steps: int, progress: bool) -> Dataset:
@@ -117,6 +120,7 @@ def _fit(
         "fresh_val_mse": [round(v, 6) for v in err.mse],
         "fresh_no_change_mse": [round(v, 6) for v in err.no_change_mse],
     }
+    set_model_env(model, recipe.env_id, recipe.model_env_kwargs or recipe.env_kwargs)
     save(model, args.out_dir / name, metadata=meta)
     print(
         f"{name}: {total_s:.0f} s wall, {cpu_s:.0f} s CPU (collect {collect_s:.0f} s, "
@@ -132,13 +136,16 @@ def train_pusht(args: Args) -> dict[str, Any]:
     """Push-T, state observations, relative actions, action_repeat 5 (pushing-policy data)."""
     recipe = Recipe(
         "WMPlan/PushT-v0",
-        {"obs_type": "state", "relative": True},
+        # gym-pusht's resets and 300-step episodes, relative actions (the data of the shipped
+        # file); the model plans in the default registration (reachable goals)
+        {"obs_type": "state", "relative": True, "task": "pusht"},
         n_steps=120_000,
         val_steps=5_000,
         epochs=40,
         batch_size=256,
         lr=1e-3,
         horizon=3,
+        model_env_kwargs={"obs_type": "state", "relative": True},
     )
     space = gym.spaces.Box(-1.0, 1.0, (2,), dtype="float32")
     model = AngleFeatureDynamics(

@@ -12,7 +12,7 @@ class EnvEntry:
 
     id: str
     entry_point: str
-    max_episode_steps: int
+    max_episode_steps: int | None
     kwargs: dict[str, Any] = field(default_factory=dict)
     reward_threshold: float | None = None
     # Extra package the env needs (installed with ``pip install wmplan[envs]``); None when core.
@@ -37,13 +37,14 @@ ENVS: tuple[EnvEntry, ...] = (
     EnvEntry(
         id="WMPlan/PushT-v0",
         entry_point="wmplan_envs.pusht:PushTEnv",
-        max_episode_steps=300,  # as gym-pusht
-        kwargs={"obs_type": "state"},
-        reward_threshold=1.0,
+        # the env truncates itself: 2 * goal_steps (reachable goals), 300 (task="pusht")
+        max_episode_steps=None,
+        kwargs={"obs_type": "state", "task": "reachable"},
         variants=(
             {"obs_type": "pixels"},
             {"obs_type": "keypoints"},
-            {"goal": "reachable", "relative": True},
+            {"task": "pusht"},
+            {"task": "pusht", "obs_type": "pixels"},
         ),
     ),
     EnvEntry(

@@ -20,28 +20,30 @@ runner = CliRunner()
 
 def test_demo_command_runs_and_saves_a_gif(tmp_path):
     gif = tmp_path / "demo.gif"
-    args = ["demo", "--episodes", "1", "--iterations", "3", "--budget", "10", "--gif", str(gif)]
+    args = ["demo", "--episodes", "1", "--planner", "cem", "--gif", str(gif)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "episode 1/1 (seed 0)" in result.output
     assert "ms per env step" in result.output and "success" in result.output
-    assert "planner grasp (3 iterations" in result.output
+    assert "planner cem with preset cem @ WMPlan/PushT-v0 (state)" in result.output
     frames = imageio.mimread(gif)
-    # the start frame plus one per env step (at most the budget; fewer if it succeeds early)
-    assert 2 <= len(frames) <= 11
+    # the start frame plus one per env step (at most the 50-step budget; fewer on success)
+    assert 2 <= len(frames) <= 51
     assert frames[0].shape[-1] in (3, 4) and len(np.unique(frames[0])) > 2
 
 
 def test_run_demo_results_and_bad_input(tmp_path):
     lines: list[str] = []
     result = run_demo(
-        episodes=2, planner="cem", iterations=2, budget=5, gif_path=None, echo=lines.append
-    )
+        episodes=2, planner="cem", planner_kwargs={"iterations": 2}, gif_path=None,
+        echo=lines.append,
+    )  # fmt: skip
     assert len(result.successes) == len(result.lengths) == 2 and len(lines) == 2
-    assert all(1 <= n <= 5 for n in result.lengths)
+    assert all(1 <= n <= 50 for n in result.lengths)  # the registered 50-step budget
+    assert result.settings["preset"] == "cem @ WMPlan/PushT-v0 (state)"
     assert all(t > 0 for t in result.plan_time_per_step_s)
     assert result.gif_path is None and result.settings["planner"] == "cem"
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="positive integer"):
         run_demo(episodes=0, gif_path=None)
 
 

@@ -17,23 +17,27 @@ import torch
 from torch import Tensor
 
 from registry import PLANNERS
+from registry.presets import resolve_preset
 from wmplan_agents.contracts import (
+    COSTS,
     CostFn,
     Planner,
     action_bounds,
     action_dim,
     action_repeat,
     is_discrete,
+    model_env,
+    model_obs_shape,
     to_env_actions,
 )
 
 
-def _preset_for(planner: Any) -> Any:
-    """The registry entry whose entry point is ``planner``'s class, or ``None``."""
+def _planner_name(planner: Any) -> str | None:
+    """The registered name whose entry point is ``planner``'s class, or ``None``."""
     path = f"{type(planner).__module__}:{type(planner).__name__}"
     for entry in PLANNERS.values():
         if entry.entry_point == path:
-            return entry
+            return entry.name
     return None
 
 
@@ -48,24 +52,69 @@ def _observation_shape(space: Any) -> tuple[int, ...] | None:
     raise ValueError(f"observation_space must be a Box or a goal Dict space, got {space}")
 
 
+def _env_parts(env: Any) -> tuple[Any, Any, Any, Any]:
+    """``(unwrapped env or None, spec or None, action space, observation space)`` of one env or
+    of one sub-env of a vector env (Gymnasium's or SB3's)."""
+    single = env
+    sub_envs = getattr(env, "envs", None)
+    if not isinstance(env, gym.Env) and sub_envs:
+        single = sub_envs[0]
+    if isinstance(single, gym.Env):
+        return single.unwrapped, single.spec, single.action_space, single.observation_space
+    action_space = getattr(env, "single_action_space", None) or getattr(env, "action_space", None)
+    obs_space = getattr(env, "single_observation_space", None) or getattr(
+        env, "observation_space", None
+    )
+    if action_space is None or obs_space is None:
+        raise ValueError(
+            f"expected a gymnasium env or vector env, got {type(env).__name__} without "
+            "action_space/observation_space"
+        )
+    return None, getattr(env, "spec", None), action_space, obs_space
+
+
+def _same_space(a: gym.spaces.Space, b: gym.spaces.Space) -> bool:
+    if isinstance(a, gym.spaces.Discrete) and isinstance(b, gym.spaces.Discrete):
+        return int(a.n) == int(b.n) and int(a.start) == int(b.start)
+    if isinstance(a, gym.spaces.Box) and isinstance(b, gym.spaces.Box):
+        return (
+            a.shape == b.shape
+            and np.allclose(a.low, b.low, equal_nan=True)
+            and np.allclose(a.high, b.high, equal_nan=True)
+        )
+    return False
+
+
+_MISSING = object()
+
+
 class MPCAgent:
     """Plan with ``planner`` over ``model``, execute the first actions, replan.
 
     Args:
         model: any :class:`~wmplan_agents.contracts.WorldModel` (``action_space``, ``encode``,
-            ``step``; optional ``rollout``, ``action_repeat``), living on ``device``.
-        planner: a registered planner name (built with ``make_planner(name, **planner_kwargs)``
-            and run with the registry's preset horizon and ``replan_every``) or a planner instance.
-        horizon: model actions per plan (default: the planner's preset).
+            ``step``; optional ``rollout``, ``action_repeat``), living on ``device``. A model
+            that knows its env (``env_id``, ``env_kwargs``: every shipped or trained checkpoint
+            and ``ground_truth(env)``) gets that env's presets and is checked against the env
+            by :meth:`check_env`.
+        planner: a registered planner name (built with the preset's keyword arguments, then
+            ``planner_kwargs``) or a planner instance (which keeps its own settings).
+        horizon: model actions per plan (default: the preset's).
         replan_every: model actions executed from each plan before replanning (default: the
-            preset, capped at ``horizon``); each model action is ``action_repeat`` env actions.
+            preset's, capped at ``horizon``); each model action is ``action_repeat`` env actions.
         device: where observations are encoded and plans are made.
-        cost: an optional differentiable ``cost(z_traj, actions, z_goal) -> [B]`` for the planner.
+        cost: ``"final"`` (squared latent distance at the end of the plan), ``"dense"`` (summed
+            over the plan) or a differentiable ``cost(z_traj, actions, z_goal) -> [B]``;
+            default: the preset's.
         observation_space: the env's observation space (Dict or its ``observation`` Box), used to
-            tell a single observation from a batch; defaults to ``model.observation_space`` if the
-            model has one. Without either, an observation is a batch exactly when ``episode_start``
-            is an array with one entry per row (as SB3 passes it).
+            tell a single observation from a batch; defaults to ``model.observation_space`` or
+            the shape the model's config declares. Without either, an observation is a batch
+            exactly when ``episode_start`` is an array with one entry per row (as SB3 passes it).
         planner_kwargs: keyword arguments for the planner (only with a planner name).
+
+    Presets (:mod:`registry.presets`): an argument given here wins over the preset of the
+    model's env (by env id and ``obs_type``), which wins over the planner-wide entry.
+    :attr:`preset` is the resolved preset and says which one was used.
 
     Warm start: the unexecuted tail of each plan, shifted to the front and padded by repeating
     its last action, is the ``init_actions`` of the env's next plan. ``episode_start[i]`` (or
@@ -81,7 +130,7 @@ class MPCAgent:
         horizon: int | None = None,
         replan_every: int | None = None,
         device: str | torch.device = "cpu",
-        cost: CostFn | None = None,
+        cost: CostFn | str | None = None,
         observation_space: gym.spaces.Space | None = None,
         **planner_kwargs: Any,
     ) -> None:
@@ -95,11 +144,14 @@ class MPCAgent:
             raise ValueError(
                 f"model.action_space must be Box or Discrete, got {model.action_space}"
             )
+        env_id, env_kwargs = model_env(model)
+        obs_type = env_kwargs.get("obs_type", "state") if env_id is not None else None
         if isinstance(planner, str):
-            from wmplan_agents.planners import make_planner
+            from wmplan_agents.planners import planner_class
 
-            preset = PLANNERS.get(planner)
-            planner_obj = make_planner(planner, **planner_kwargs)  # unknown name -> ValueError
+            cls = planner_class(planner)  # unknown name -> ValueError
+            preset = resolve_preset(planner, env_id, obs_type)
+            planner_obj = cls(**{**preset.kwargs, **planner_kwargs})
         else:
             if planner_kwargs:
                 raise ValueError(
@@ -108,7 +160,9 @@ class MPCAgent:
                 )
             if not callable(getattr(planner, "plan", None)):
                 raise ValueError(f"planner must be a name or have a plan method, got {planner!r}")
-            preset, planner_obj = _preset_for(planner), planner
+            name = _planner_name(planner)
+            preset = resolve_preset(name, env_id, obs_type) if name is not None else None
+            planner_obj = planner
         if horizon is None:
             if preset is None:
                 raise ValueError(
@@ -117,29 +171,94 @@ class MPCAgent:
             horizon = preset.horizon
         if replan_every is None:  # the preset, capped at a horizon given explicitly
             replan_every = min(preset.replan_every, horizon) if preset is not None else 1
-        if not (isinstance(horizon, int) and horizon >= 1):
+        if isinstance(horizon, np.integer):
+            horizon = int(horizon)
+        if isinstance(replan_every, np.integer):
+            replan_every = int(replan_every)
+        if isinstance(horizon, bool) or not (isinstance(horizon, int) and horizon >= 1):
             raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
-        if not (isinstance(replan_every, int) and 1 <= replan_every <= horizon):
+        if isinstance(replan_every, bool) or not (
+            isinstance(replan_every, int) and 1 <= replan_every <= horizon
+        ):
             raise ValueError(
                 f"replan_every must be an integer in [1, horizon={horizon}], got {replan_every!r}"
             )
+        if cost is None:
+            cost = preset.cost if preset is not None else "final"
+        if isinstance(cost, str):
+            if cost not in COSTS:
+                raise ValueError(f"cost must be one of {sorted(COSTS)} or a callable, got {cost!r}")
+            self.cost_name = cost
+            cost = None if cost == "final" else COSTS[cost]  # None: the planners' fast path
+        elif callable(cost):
+            self.cost_name = getattr(cost, "__name__", "custom")
+        else:
+            raise ValueError(f"cost must be 'final', 'dense' or a callable, got {cost!r}")
         self.model = model
         self.planner = planner_obj
+        self.preset = preset
         self.horizon = horizon
         self.replan_every = replan_every
         self.device = torch.device(device)
         self.cost = cost
         self.action_space = model.action_space
-        self.obs_shape = _observation_shape(
-            observation_space
-            if observation_space is not None
-            else getattr(model, "observation_space", None)
-        )
+        self.obs_shape = _observation_shape(observation_space)
+        if self.obs_shape is None:
+            self.obs_shape = model_obs_shape(model)
         self.plan_time_s = 0.0  # total time spent encoding and planning
         self.n_plans = 0  # plan calls made
         self.last_plan: Any = None  # the last PlanResult
         self._queues: list[list[Any]] = []
         self._tails: list[Tensor | None] = []
+
+    # -- the env --------------------------------------------------------------------------------
+    def check_env(self, env: Any) -> None:
+        """Raise ``ValueError`` naming both sides if ``env`` (an env, a vector env, or an id)
+        does not fit the model: another env id than the one the model was trained on, another
+        action space or observation shape, or another value of a keyword argument the model
+        depends on (the env's ``world_model_kwargs``, e.g. Push-T's ``relative``)."""
+        if isinstance(env, str):
+            import wmplan_envs  # noqa: F401
+
+            made = gym.make(env)
+            try:
+                return self.check_env(made)
+            finally:
+                made.close()
+        base, spec, action_space, obs_space = _env_parts(env)
+        model_name = type(self.model).__name__
+        env_id, env_kwargs = model_env(self.model)
+        env_name = spec.id if spec is not None else type(base if base is not None else env).__name__
+        if env_id is not None and spec is not None and spec.id != env_id:
+            raise ValueError(
+                f"the model ({model_name}) was trained on {env_id}, the env is {env_name}"
+            )
+        relevant = getattr(base, "world_model_kwargs", None)
+        made_with = dict(spec.kwargs or {}) if spec is not None else {}
+        for key, value in env_kwargs.items():
+            if relevant is not None and key not in relevant:
+                continue
+            have = getattr(base, key, made_with.get(key, _MISSING))
+            if have is _MISSING:
+                continue
+            if have != value:
+                raise ValueError(
+                    f"the model ({model_name}) was trained on {env_id or 'an env'} with "
+                    f"{key}={value!r}, the env {env_name} has {key}={have!r}; make it with "
+                    f"gym.make({env_name!r}, {key}={value!r})"
+                )
+        if not _same_space(self.model.action_space, action_space):
+            raise ValueError(
+                f"the env {env_name} has action space {action_space}, the model ({model_name}) "
+                f"plans in {self.model.action_space}"
+                + (f" (trained with {env_kwargs})" if env_kwargs else "")
+            )
+        env_shape = _observation_shape(obs_space)
+        if self.obs_shape is not None and env_shape is not None and env_shape != self.obs_shape:
+            raise ValueError(
+                f"the env {env_name} gives observations of shape {env_shape}, the model "
+                f"({model_name}) encodes shape {self.obs_shape}"
+            )
 
     # -- memory -----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -301,10 +420,11 @@ class MPCAgent:
         return action_repeat(self.model)
 
     def __repr__(self) -> str:
+        preset = "none" if self.preset is None else str(self.preset)
         return (
             f"MPCAgent(planner={type(self.planner).__name__}, horizon={self.horizon}, "
-            f"replan_every={self.replan_every}, action_repeat={self.action_repeat}, "
-            f"device={self.device})"
+            f"replan_every={self.replan_every}, cost={self.cost_name}, "
+            f"action_repeat={self.action_repeat}, device={self.device}, preset={preset})"
         )
 
 

@@ -6,7 +6,13 @@
     {"format": "wmplan-model", "version": 1, "class": "MLPDynamics",
      "module": "wmplan_agents.models.mlp", "kwargs": {...constructor keyword arguments...},
      "weights": "name.safetensors", "sha256": "<hash of the weights file>",
-     "tensors": {"net.0.weight": [256, 10], ...}, "metadata": {...free-form, e.g. training...}}
+     "tensors": {"net.0.weight": [256, 10], ...},
+     "env": {"id": "WMPlan/PushT-v0", "kwargs": {"obs_type": "state", "relative": true}},
+     "metadata": {...free-form, e.g. training...}}
+
+``"env"`` (optional, ``null`` when the model does not say) is the env the model was trained on:
+``load`` sets ``model.env_id`` and ``model.env_kwargs`` from it, ``save`` writes them back, and
+the MPC agent uses them for its presets and to check the env it is given.
 
 A model is checkpointable if it is an ``nn.Module`` with ``get_config() -> dict`` returning its
 constructor keyword arguments (JSON values, or Gymnasium ``Box``/``Discrete`` spaces, which are
@@ -135,10 +141,21 @@ def save(
         "weights": weights_path.name,
         "sha256": _sha256(weights_path),
         "tensors": {k: list(v.shape) for k, v in tensors.items()},
+        "env": _env_entry(model),
         "metadata": _encode(metadata or {}),
     }
     json_path.write_text(json.dumps(config, indent=1))
     return json_path, weights_path
+
+
+def _env_entry(model: Any) -> dict[str, Any] | None:
+    """The ``"env"`` field: the env id and kwargs the model was made for, if it says."""
+    from wmplan_agents.contracts import model_env
+
+    env_id, env_kwargs = model_env(model)
+    if env_id is None and not env_kwargs:
+        return None
+    return {"id": env_id, "kwargs": _encode(env_kwargs)}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -214,4 +231,14 @@ def load(
             f"missing {missing}, unexpected {extra}, wrong shape {shapes}"
         )
     model.load_state_dict(tensors)
+    env = config.get("env") or {}
+    if not isinstance(env, dict) or not isinstance(env.get("kwargs", {}), dict):
+        raise CheckpointError(f'{json_path}: "env" must be {{"id": ..., "kwargs": {{...}}}}')
+    if env:
+        from wmplan_agents.contracts import set_model_env
+
+        env_id = env.get("id")
+        if env_id is not None and not isinstance(env_id, str):
+            raise CheckpointError(f'{json_path}: "env" id must be a string, got {env_id!r}')
+        set_model_env(model, env_id, env.get("kwargs"))
     return model.to(map_location).eval()

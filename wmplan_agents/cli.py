@@ -57,21 +57,14 @@ def build_model(
     env_id: str, kind: str, env_kwargs: dict[str, Any], device: str = "cpu"
 ) -> tuple[Any, dict[str, Any]]:
     """The world model for ``eval`` (``"ground-truth"`` or ``"pretrained"``) and the env keyword
-    arguments to evaluate it with (a shipped model's training settings, then ``env_kwargs``)."""
+    arguments to evaluate it with (the env the model was trained on, then ``env_kwargs``)."""
     models = importlib.import_module("wmplan_agents.models")
     if kind == "ground-truth":
         return models.ground_truth(env_id, **env_kwargs), dict(env_kwargs)
     if kind == "pretrained":
-        load = getattr(models, "load_pretrained", None)
-        if load is None:
-            raise typer.BadParameter(
-                "no pretrained models in this version of wmplan", param_hint="--model"
-            )
         obs_type = env_kwargs.get("obs_type", "state")
-        model = load(env_id, obs_type, device=device)
-        pretrained = importlib.import_module("wmplan_agents.models.pretrained")
-        trained_with = getattr(pretrained, "ENV_KWARGS", {}).get((env_id, obs_type), {})
-        return model, {**trained_with, **env_kwargs}
+        model = models.load_pretrained(env_id, obs_type, device=device)
+        return model, {**model.env_kwargs, **env_kwargs}
     raise typer.BadParameter(
         f"expected 'ground-truth' or 'pretrained', got {kind!r}", param_hint="--model"
     )
@@ -121,6 +114,7 @@ def eval_command(
         ("env", env_id),
         ("model", model),
         ("planner", f"{planner} (horizon {agent.horizon}, replan every {agent.replan_every})"),
+        ("preset", str(agent.preset)),
         ("episodes", f"{result.n_episodes} (seeds {seed}..{seed + episodes - 1})"),
         ("success rate", f"{result.success_rate:.3f}"),
         ("mean return", f"{result.mean_return:.4g}"),
@@ -231,32 +225,26 @@ def train_command(
 def demo_command(
     episodes: Annotated[int, typer.Option(min=1, help="Push-T episodes")] = 5,
     planner: Annotated[str, typer.Option(help="a registered planner name")] = "grasp",
-    iterations: Annotated[int, typer.Option(min=1, help="planner iterations per plan")] = 300,
-    horizon: Annotated[int, typer.Option(min=1, help="plan length in model actions")] = 5,
-    replan_every: Annotated[int, typer.Option(min=1, help="model actions between plans")] = 5,
-    budget: Annotated[int, typer.Option(min=1, help="env steps per episode")] = 50,
     seed: Annotated[int, typer.Option(help="episode j is reset with seed + j")] = 0,
     gif: Annotated[str, typer.Option(help="GIF of the first episode ('' to skip)")] = (
         "wmplan_demo.gif"
     ),
 ) -> None:
-    """Plan Push-T reachable goals with the shipped world model; print success, save a GIF."""
+    """Plan Push-T goals with the shipped world model and the preset; print success, save a GIF."""
     from wmplan_agents.workflows import run_demo
 
-    typer.echo(
-        f"wmplan demo: Push-T, goals 25 env steps ahead (relative actions), shipped model "
-        f"(action_repeat 5), planner {planner} ({iterations} iterations, horizon {horizon} "
-        f"model actions, replan every {replan_every}), {episodes} episodes of at most "
-        f"{budget} env steps"
-    )
     try:
         result = run_demo(
-            episodes=episodes, planner=planner, iterations=iterations, horizon=horizon,
-            replan_every=replan_every, budget=budget, seed=seed, gif_path=gif or None,
-            echo=typer.echo,
-        )  # fmt: skip
+            episodes=episodes, planner=planner, seed=seed, gif_path=gif or None, echo=typer.echo
+        )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    s = result.settings
+    typer.echo(
+        f"wmplan demo: Push-T (gym.make('WMPlan/PushT-v0'): goals 25 env steps ahead), shipped "
+        f"model, planner {planner} with preset {s['preset']} (horizon {s['horizon']} model "
+        f"actions of 5 env steps, replan every {s['replan_every']})"
+    )
     mean_ms = 1000 * sum(result.plan_time_per_step_s) / len(result.plan_time_per_step_s)
     typer.echo(
         f"success {sum(result.successes)}/{episodes} ({result.success_rate:.0%}), "

@@ -165,6 +165,49 @@ def dense_goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
     return ((z_traj - z_goal[:, None]) ** 2).sum(-1).sum(-1)
 
 
+COSTS: dict[str, CostFn] = {"final": goal_cost, "dense": dense_goal_cost}
+"""Default goal costs by name (the names :mod:`registry.presets` uses)."""
+
+
+# -- the env a model was made for ------------------------------------------------------------
+
+
+def model_env(model: Any) -> tuple[str | None, dict[str, Any]]:
+    """``(env_id, env_kwargs)`` a model declares it was trained on (``model.env_id`` and
+    ``model.env_kwargs``), or ``(None, {})`` for a model that does not say."""
+    env_id = getattr(model, "env_id", None)
+    kwargs = getattr(model, "env_kwargs", None) or {}
+    if env_id is not None and not isinstance(env_id, str):
+        raise ValueError(f"model.env_id must be a string or None, got {env_id!r}")
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"model.env_kwargs must be a dict, got {type(kwargs).__name__}")
+    return env_id, dict(kwargs)
+
+
+def set_model_env(model: Any, env_id: str | None, env_kwargs: dict[str, Any] | None) -> Any:
+    """Record on ``model`` the env it was made for (see :func:`model_env`); returns ``model``."""
+    model.env_id = env_id
+    model.env_kwargs = dict(env_kwargs or {})
+    return model
+
+
+def model_obs_shape(model: Any) -> tuple[int, ...] | None:
+    """The per-env observation shape a model encodes: ``model.observation_space`` (or its
+    ``observation`` entry), else its config's ``obs_shape`` / ``obs_dim``; ``None`` if unknown."""
+    space = getattr(model, "observation_space", None)
+    if isinstance(space, gym.spaces.Dict):
+        space = space["observation"]
+    if isinstance(space, gym.spaces.Box):
+        return tuple(space.shape)
+    get_config = getattr(model, "get_config", None)
+    config = get_config() if callable(get_config) else {}
+    if config.get("obs_shape") is not None:
+        return tuple(int(v) for v in config["obs_shape"])
+    if config.get("obs_dim") is not None:
+        return (int(config["obs_dim"]),)
+    return None
+
+
 def to_env_actions(model: Any, actions: Tensor) -> np.ndarray:
     """Model actions ``[B, H, A]`` to env actions ``[B, H * action_repeat, ...]`` (NumPy).
 

@@ -215,6 +215,18 @@ class Dataset:
         )
 
 
+def _json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env keyword arguments that JSON can hold (for the dataset header and checkpoints)."""
+    out = {}
+    for key, value in (kwargs or {}).items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        out[str(key)] = value
+    return out
+
+
 @dataclass
 class ArrayDataset:
     """Independent rows (no time structure), e.g. ``x`` and ``energy`` for an energy model.
@@ -324,5 +336,11 @@ def collect(
         action_space=env.action_space,
         states=np.stack(st_l).astype(np.float32) if has_states else None,
         next_states=np.stack(nst_l).astype(np.float32) if has_states else None,
-        meta={"env_id": env_id, "n_steps": n_steps, "seed": seed, "obs_key": obs_key},
+        meta={
+            "env_id": env_id,
+            "env_kwargs": _json_kwargs(env.spec.kwargs if env.spec is not None else {}),
+            "n_steps": n_steps,
+            "seed": seed,
+            "obs_key": obs_key,
+        },
     )

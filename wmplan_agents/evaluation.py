@@ -51,7 +51,7 @@ class EvalResult:
 
 def evaluate(
     agent: Any,
-    env_id: str,
+    env: str | gym.Env,
     n_episodes: int = 10,
     seed: int = 0,
     *,
@@ -59,22 +59,41 @@ def evaluate(
     max_episode_steps: int | None = None,
     **env_kwargs: Any,
 ) -> EvalResult:
-    """Run ``n_episodes`` episodes of ``gym.make(env_id, **env_kwargs)`` with ``agent``.
+    """Run ``n_episodes`` episodes of ``env`` (an env id, made with ``gym.make(env,
+    **env_kwargs)``, or an env instance, used as it is and left open) with ``agent``.
 
-    Episode ``j`` starts with ``reset(seed=seed + j)``; the agent gets ``episode_start=True`` on
-    its first step (so an :class:`~wmplan_agents.MPCAgent` forgets the previous episode). Success
-    is ``info["is_success"]`` at the end of an episode (terminated or truncated). Any object with
+    Before any step, an agent with ``check_env`` (an :class:`~wmplan_agents.MPCAgent`) checks
+    that the env fits its model and raises ``ValueError`` otherwise. Episode ``j`` starts with
+    ``reset(seed=seed + j)``; the agent gets ``episode_start=True`` on its first step (so an
+    :class:`~wmplan_agents.MPCAgent` forgets the previous episode). Success is
+    ``info["is_success"]`` at the end of an episode (terminated or truncated). Any object with
     SB3's ``predict(observation, state, episode_start, deterministic)`` works as ``agent``.
     ``progress``: show a tqdm bar over episodes.
     """
+    if isinstance(n_episodes, np.integer):
+        n_episodes = int(n_episodes)
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
     if not callable(getattr(agent, "predict", None)):
         raise ValueError(f"agent must have a predict method (SB3's protocol), got {agent!r}")
-    make_kwargs: dict[str, Any] = dict(env_kwargs)
-    if max_episode_steps is not None:
-        make_kwargs["max_episode_steps"] = max_episode_steps
-    env = gym.make(env_id, **make_kwargs)
+    owns_env = isinstance(env, str)
+    if owns_env:
+        make_kwargs: dict[str, Any] = dict(env_kwargs)
+        if max_episode_steps is not None:
+            make_kwargs["max_episode_steps"] = max_episode_steps
+        env = gym.make(env, **make_kwargs)
+    elif not isinstance(env, gym.Env):
+        raise ValueError(f"env must be an env id or a gymnasium Env, got {type(env).__name__}")
+    elif env_kwargs or max_episode_steps is not None:
+        raise ValueError("env keyword arguments and max_episode_steps only apply to an env id")
+    env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    try:
+        if callable(getattr(agent, "check_env", None)):
+            agent.check_env(env)
+    except BaseException:
+        if owns_env:
+            env.close()
+        raise
     seeds = [seed + j for j in range(n_episodes)]
     successes: list[bool] = []
     returns: list[float] = []
@@ -101,7 +120,8 @@ def evaluate(
             lengths.append(length)
             bar.set_postfix(success=f"{np.mean(successes):.2f}")
     finally:
-        env.close()
+        if owns_env:
+            env.close()
     return EvalResult(env_id, seeds, successes, returns, lengths, predict_time)
 
 

@@ -2,8 +2,9 @@
 
 :func:`collect_to_file` and :func:`train_from_file` are thin wrappers around
 :func:`wmplan_agents.data.collect`, :func:`wmplan_agents.training.train` and
-:func:`wmplan_agents.checkpoint.save`; :func:`run_demo` plans Push-T reachable goals with the
-shipped model (:func:`wmplan_agents.models.load_pretrained`) and writes a GIF of one episode.
+:func:`wmplan_agents.checkpoint.save`; :func:`run_demo` plans Push-T with the shipped model and
+the registry's preset (:func:`wmplan_agents.models.load_pretrained`) and writes a GIF of one
+episode.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def train_from_file(
     Returns the checkpoint's two paths and the :class:`~wmplan_agents.training.TrainResult`.
     """
     from wmplan_agents.checkpoint import save
+    from wmplan_agents.contracts import set_model_env
     from wmplan_agents.data import Dataset
     from wmplan_agents.training import train
 
@@ -149,15 +151,12 @@ def train_from_file(
         "train_s": round(result.time_s, 2),
         "best_val_loss": result.best_val_loss,
     }
+    if data.meta.get("env_id") is not None:  # the checkpoint knows the env it was trained on
+        set_model_env(model, data.meta["env_id"], data.meta.get("env_kwargs") or {})
     return save(model, out, metadata=meta), result
 
 
 # -- the demo ----------------------------------------------------------------------------------
-
-# GRASP's Push-T setting (docs/design.md, GRASP on Push-T): Adam-style action and sync steps in
-# action units; the rest of the registry preset (state noise 0.01 cosine-annealed to 0 at half,
-# 25 sync steps). The demo syncs every third of its iterations, at most every 100 (the paper's).
-PUSHT_GRASP: dict[str, Any] = {"step_rule": "adam", "lr_actions": 0.05, "lr_sync": 0.02}
 
 
 @dataclass
@@ -179,53 +178,41 @@ def run_demo(
     *,
     episodes: int = 5,
     planner: str = "grasp",
-    iterations: int = 300,
-    horizon: int = 5,
-    replan_every: int = 5,
-    budget: int = 50,
-    goal_steps: int = 25,
     seed: int = 0,
     gif_path: str | Path | None = "wmplan_demo.gif",
     render_size: int = 192,
     echo: Any = print,
+    horizon: int | None = None,
+    replan_every: int | None = None,
     planner_kwargs: dict[str, Any] | None = None,
 ) -> DemoResult:
-    """Plan Push-T reachable goals (``goal_steps`` env steps ahead, relative actions) with the
-    shipped Push-T model and ``planner`` in an MPC loop; ``budget`` env steps per episode.
+    """Plan Push-T with the shipped model and ``planner`` in an MPC loop, exactly as the
+    headline lines do: ``MPCAgent(load_pretrained("WMPlan/PushT-v0"), planner)`` in
+    ``gym.make("WMPlan/PushT-v0")`` (reachable goals 25 env steps ahead, 50 env steps per
+    episode), with the registry's preset for the pair unless ``horizon``, ``replan_every`` or
+    ``planner_kwargs`` say otherwise.
 
-    ``horizon`` and ``replan_every`` are in model actions (5 env steps each);
-    ``iterations`` is the planner's optimisation budget per plan. Episode ``j`` is reset with
-    ``seed + j``; the first episode's rendered frames are saved to ``gif_path`` (skipped if
-    ``None``). ``echo`` receives one line per episode. ``planner_kwargs`` go to the planner;
-    ``None`` means :data:`PUSHT_GRASP` (with ``sync_every`` a third of ``iterations``, at most
-    100) for ``"grasp"`` and the registry preset for any other planner.
+    Episode ``j`` is reset with ``seed + j``; the first episode's rendered frames are saved to
+    ``gif_path`` (skipped if ``None``). ``echo`` receives one line per episode.
     """
     from wmplan_agents.agent import MPCAgent
     from wmplan_agents.models.pretrained import load_pretrained
 
-    if episodes < 1 or budget < 1 or iterations < 1:
-        raise ValueError(
-            f"episodes, budget and iterations must be positive, got {episodes}, {budget}, "
-            f"{iterations}"
-        )
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     model = load_pretrained("WMPlan/PushT-v0", "state")
-    if planner_kwargs is None:
-        planner_kwargs = {}
-        if planner == "grasp":
-            planner_kwargs = {**PUSHT_GRASP, "sync_every": min(100, max(1, iterations // 3))}
     agent = MPCAgent(
-        model, planner, horizon=horizon, replan_every=replan_every, iterations=iterations,
-        seed=seed, **planner_kwargs,
+        model, planner, horizon=horizon, replan_every=replan_every, seed=seed,
+        **(planner_kwargs or {}),
     )  # fmt: skip
     env = gym.make(
-        "WMPlan/PushT-v0", obs_type="state", relative=True, goal="reachable",
-        goal_steps=goal_steps, max_episode_steps=budget, render_mode="rgb_array",
-        render_size=render_size,
-    )  # fmt: skip
+        "WMPlan/PushT-v0", **model.env_kwargs, render_mode="rgb_array", render_size=render_size
+    )
+    agent.check_env(env)
     settings = dict(
-        planner=planner, iterations=iterations, horizon=horizon, replan_every=replan_every,
-        budget=budget, goal_steps=goal_steps, episodes=episodes, seed=seed,
-        planner_kwargs=planner_kwargs,
+        planner=planner, preset=str(agent.preset), horizon=agent.horizon,
+        replan_every=agent.replan_every, episodes=episodes, seed=seed,
+        planner_kwargs=dict(planner_kwargs or {}),
     )  # fmt: skip
     result = DemoResult([], [], [], None, settings)
     frames: list[np.ndarray] = []

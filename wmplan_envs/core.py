@@ -73,6 +73,9 @@ class GoalEnv(gym.Env):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # The constructor keyword arguments that change the dynamics or the observations, so that a
+    # world model trained with one value does not fit another (an MPC agent checks them).
+    world_model_kwargs: tuple[str, ...] = ("obs_type",)
 
     @property
     def render_shape(self) -> tuple[int, int, int]:

@@ -84,6 +84,8 @@ class LinearExpansiveEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # the keyword arguments a world model of this env depends on (dynamics and observations)
+    world_model_kwargs: tuple[str, ...] = ("dim", "expansion", "input_gain", "system_seed")
 
     def __init__(
         self,

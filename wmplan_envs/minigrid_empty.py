@@ -76,6 +76,8 @@ class MiniGridEmptyEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # the keyword arguments a world model of this env depends on (dynamics and observations)
+    world_model_kwargs: tuple[str, ...] = ("obs_type", "size", "tile_size")
 
     def __init__(
         self,

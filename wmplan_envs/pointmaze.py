@@ -101,6 +101,8 @@ class PointMazeEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
+    # the keyword arguments a world model of this env depends on (dynamics and observations)
+    world_model_kwargs: tuple[str, ...] = ("obs_type", "image_size", "maze_map")
 
     def __init__(
         self,

@@ -31,6 +31,13 @@ SIM_DT, SUBSTEPS = 0.01, 10  # 100 Hz physics, 10 Hz control
 K_P, K_V = 100.0, 20.0  # the references' PD gains
 # DINO-WM's success test for reachable goals
 POS_TOL, ANGLE_TOL = 20.0, math.pi / 9
+FIXED_GOAL_STEPS = 300  # gym-pusht's episode budget
+# The two tasks: gym-pusht's (absolute targets, the fixed T, coverage > 0.95) and the world-model
+# papers' (relative actions, goals the pushing policy reaches in goal_steps; DINO-WM, GRASP)
+TASKS: dict[str, dict[str, Any]] = {
+    "pusht": {"relative": False, "goal": "fixed"},
+    "reachable": {"relative": True, "goal": "reachable"},
+}
 
 
 def t_moment() -> float:
@@ -123,12 +130,23 @@ class PushTEnv(GoalEnv):
     angular velocity; :attr:`physics_state`) in the copy and in the original alike: both then
     continue bit for bit identically (the original's warm start for its next step is dropped).
 
+    ## Tasks
+
+    ``gym.make("WMPlan/PushT-v0")`` is the world-model papers' benchmark (``task="reachable"``,
+    what the shipped Push-T model plans in): relative actions, goals the pushing policy reaches
+    in ``goal_steps`` env steps, ``2 * goal_steps`` env steps per episode. gym-pusht's task is
+    one keyword away, ``gym.make("WMPlan/PushT-v0", task="pusht")``: absolute targets, the fixed
+    T, coverage > 0.95, 300 env steps. ``relative``, ``goal`` and ``max_steps`` given
+    explicitly override the task's. The class itself (``PushTEnv()``) defaults to
+    ``task="pusht"``, the reference.
+
     ## Action Space
 
-    Default: an absolute target ``Box(0, 512, (2,), float32)`` for the agent (the references).
-    ``relative=True``: ``Box(-1, 1, (2,), float32)`` with ``target = agent + 100 a`` clipped to
-    the canvas (the world-model papers' setting). Finite out-of-range actions are clipped;
-    non-finite, wrongly shaped or non-numeric ones raise ``ValueError``.
+    ``relative=False``: an absolute target ``Box(0, 512, (2,), float32)`` for the agent (the
+    references). ``relative=True``: ``Box(-1, 1, (2,), float32)`` with
+    ``target = agent + 100 a`` clipped to the canvas (the world-model papers' setting). Finite
+    out-of-range actions are clipped; non-finite, wrongly shaped or non-numeric ones raise
+    ``ValueError``.
 
     ## Observation Space
 
@@ -162,33 +180,47 @@ class PushTEnv(GoalEnv):
 
     Success: coverage > ``success_threshold`` (0.95) for ``goal="fixed"``; for ``"reachable"``
     DINO-WM's test, ``||d_pos|| < 20`` and ``|d_angle| < pi/9``. Terminated on success if
-    ``terminate_on_success``; truncated by the registry's ``max_episode_steps`` (300).
+    ``terminate_on_success``; truncated after ``max_steps`` env steps (default: 300 for fixed
+    goals as gym-pusht, ``2 * goal_steps`` for reachable ones).
 
     ## Arguments
 
-    ``gym.make("WMPlan/PushT-v0", obs_type="state", image_size=96, relative=False,
-    goal="fixed", goal_steps=25, success_threshold=0.95, terminate_on_success=True,
-    render_mode=None, render_size=256)``
+    ``gym.make("WMPlan/PushT-v0", obs_type="state", image_size=96, relative=None, goal=None,
+    goal_steps=25, success_threshold=0.95, terminate_on_success=True, render_mode=None,
+    render_size=256, task="reachable", max_steps=None)`` (the registration sets
+    ``task="reachable"``; ``PushTEnv`` itself defaults to ``task="pusht"``)
 
     ## Version History
 
-    * v0: initial version (pymunk 7).
+    * v0: initial version (pymunk 7). The registered defaults became the world-model
+      benchmark (``task="reachable"``: relative actions, reachable goals, 50 env steps) so that
+      the shipped model plans in ``gym.make("WMPlan/PushT-v0")`` as it is; gym-pusht's task
+      (previously the default) is ``task="pusht"``, its physics unchanged. The episode budget
+      moved from the registration into the env (``max_steps``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # the keyword arguments a world model of this env depends on (dynamics and observations)
+    world_model_kwargs: tuple[str, ...] = ("obs_type", "image_size", "relative")
 
     def __init__(
         self,
         obs_type: str = "state",
         image_size: int = 96,
-        relative: bool = False,
-        goal: str = "fixed",
+        relative: bool | None = None,
+        goal: str | None = None,
         goal_steps: int = 25,
         success_threshold: float = 0.95,
         terminate_on_success: bool = True,
         render_mode: str | None = None,
         render_size: int = 256,
+        task: str = "pusht",
+        max_steps: int | None = None,
     ) -> None:
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+        relative = TASKS[task]["relative"] if relative is None else relative
+        goal = TASKS[task]["goal"] if goal is None else goal
         if obs_type not in ("state", "keypoints", "pixels"):
             raise ValueError(f"obs_type must be 'state', 'keypoints' or 'pixels', got {obs_type!r}")
         if goal not in ("fixed", "reachable"):
@@ -198,6 +230,11 @@ class PushTEnv(GoalEnv):
                 f"need goal_steps >= 1 and image/render sizes >= 8, got {goal_steps}, "
                 f"{image_size}, {render_size}"
             )
+        if max_steps is None:
+            max_steps = 2 * int(goal_steps) if goal == "reachable" else FIXED_GOAL_STEPS
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 (or None for the task's), got {max_steps}")
+        self.task, self.max_steps, self._elapsed = task, int(max_steps), 0
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.obs_type, self.goal, self.relative = obs_type, goal, bool(relative)
@@ -333,6 +370,7 @@ class PushTEnv(GoalEnv):
         self._sim = placed(start)
         self._phys = read(*self._sim[1:])
         self._goal_obs_cache = None
+        self._elapsed = 0
         obs, info = self._obs_info()
         info.pop("_reward")
         return obs, info
@@ -347,7 +385,8 @@ class PushTEnv(GoalEnv):
         obs, info = self._obs_info()
         reward = float(info.pop("_reward"))
         terminated = bool(self.terminate_on_success and info["is_success"])
-        return obs, reward, terminated, False, info
+        self._elapsed += 1
+        return obs, reward, terminated, self._elapsed >= self.max_steps, info
 
     def _obs_info(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if self._goal_obs_cache is None:

@@ -73,6 +73,8 @@ class RuggedLandscapeEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # the keyword arguments a world model of this env depends on (dynamics and observations)
+    world_model_kwargs: tuple[str, ...] = ("bound", "max_step")
 
     def __init__(
         self,

@@ -165,6 +165,8 @@ class WallSingleEnv(GoalEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # the keyword arguments a world model of this env depends on (dynamics and observations)
+    world_model_kwargs: tuple[str, ...] = ("obs_type", "image_size")
 
     def __init__(
         self,

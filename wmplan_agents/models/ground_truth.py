@@ -43,6 +43,9 @@ class GroundTruthModel:
         self.action_space = action_space
         self.observation_space = observation_space
         self.action_repeat = int(action_repeat)
+        # the env this model is the dynamics of (set by ground_truth from the env's spec)
+        self.env_id: str | None = None
+        self.env_kwargs: dict[str, Any] = {}
 
     def encode(self, obs: Tensor) -> Tensor:
         """``[B, *obs_shape] -> [B, D]``: the state itself."""
@@ -129,7 +132,11 @@ def ground_truth(env: Any, *, action_repeat: int = 1, **env_kwargs: Any) -> Grou
         obs_space = obs_space["observation"]
     if not isinstance(obs_space, gym.spaces.Box):
         raise ValueError(f"{name}: expected a Box state observation space, got {obs_space}")
-    return GroundTruthModel(transition, base.action_space, obs_space, action_repeat=action_repeat)
+    model = GroundTruthModel(transition, base.action_space, obs_space, action_repeat=action_repeat)
+    spec = base.spec if base.spec is not None else single.spec
+    if spec is not None:
+        model.env_id, model.env_kwargs = spec.id, dict(spec.kwargs or {})
+    return model
 
 
 __all__ = ["GroundTruthModel", "ground_truth"]

@@ -15,9 +15,11 @@ env id                          obs_type    model
 ``WMPlan/MiniGridEmpty-v0``     state       ``ContrastiveEncoder`` (InfoNCE latent)
 ==============================  ==========  =================================================
 
-The Push-T model was trained on ``relative=True`` actions: plan with an env made with
-``gym.make("WMPlan/PushT-v0", relative=True, ...)`` (:data:`ENV_KWARGS` lists the keyword
-arguments each model expects).
+Each checkpoint records the env id and keyword arguments it was trained on (its ``"env"``
+field; ``model.env_id`` and ``model.env_kwargs`` once loaded). The default registration of every
+env is the benchmark its shipped model plans in, so ``gym.make(env_id, **model.env_kwargs)``
+(plain ``gym.make(env_id)`` for state models) is the env to plan in; ``MPCAgent.check_env``
+says when an env does not fit a model.
 """
 
 from __future__ import annotations
@@ -36,15 +38,6 @@ CHECKPOINTS: dict[tuple[str, str], str] = {
     ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
     ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",
     ("WMPlan/MiniGridEmpty-v0", "state"): "minigridempty_state",
-}
-
-# env keyword arguments the model was trained with (pass them to gym.make when planning)
-ENV_KWARGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("WMPlan/PushT-v0", "state"): {"obs_type": "state", "relative": True},
-    ("WMPlan/WallSingle-v0", "state"): {"obs_type": "state"},
-    ("WMPlan/WallSingle-v0", "pixels"): {"obs_type": "pixels"},
-    ("WMPlan/PointMaze-v0", "state"): {"obs_type": "state"},
-    ("WMPlan/MiniGridEmpty-v0", "state"): {"obs_type": "state"},
 }
 
 
@@ -79,12 +72,20 @@ def load_pretrained(
     ``env_id`` may omit the ``WMPlan/`` prefix. An unknown pair raises ``ValueError`` listing the
     available ones; a missing or corrupt file raises the errors of
     :func:`wmplan_agents.checkpoint.load`. The model satisfies
-    :class:`~wmplan_agents.contracts.WorldModel`; see :data:`ENV_KWARGS` for the env settings
-    it was trained with.
+    :class:`~wmplan_agents.contracts.WorldModel` and knows its env (``model.env_id``,
+    ``model.env_kwargs``).
     """
     from wmplan_agents.checkpoint import load
 
-    model = load(pretrained_path(env_id, obs_type), map_location=device)
+    path = pretrained_path(env_id, obs_type)
+    model = load(path, map_location=device)
+    if getattr(model, "env_id", None) != _normalise_id(env_id):
+        from wmplan_agents.checkpoint import CheckpointError
+
+        raise CheckpointError(
+            f"{path}.json records env {getattr(model, 'env_id', None)!r}, expected "
+            f"{_normalise_id(env_id)!r}"
+        )
     for p in model.parameters():
         p.requires_grad_(False)
     return model
@@ -97,4 +98,4 @@ def pretrained_metadata(env_id: str, obs_type: str = "state") -> dict[str, Any]:
     return dict(read_config(pretrained_path(env_id, obs_type)).get("metadata", {}))
 
 
-__all__ = ["ENV_KWARGS", "available", "load_pretrained", "pretrained_metadata", "pretrained_path"]
+__all__ = ["available", "load_pretrained", "pretrained_metadata", "pretrained_path"]

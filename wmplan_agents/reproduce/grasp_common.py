@@ -18,7 +18,6 @@ from wmplan_agents.reproduce.open_loop import (
     run_cell,
     zero_action_success,
 )
-from wmplan_agents.workflows import PUSHT_GRASP
 
 # The pretrained model each table env plans with.
 MODEL_IDS = {
@@ -30,16 +29,12 @@ PLANNERS = ("cem", "latco", "gd", "grasp")  # the paper's row order
 LABELS = {"cem": "CEM", "latco": "LatCo", "gd": "GD", "grasp": "GRASP"}
 
 
-# GRASP's per-env step settings. The paper sweeps step sizes per environment and horizon; on
-# Push-T the preset's plain steps (tuned on LinearExpansive) overshoot the model's action
-# Jacobian, so GRASP uses the Adam step rule found for the demo there (docs/results.md, "GRASP on
-# Push-T"). Other envs and every other planner run their registry presets.
-GRASP_ENV_KWARGS: dict[str, dict[str, Any]] = {"pusht": dict(PUSHT_GRASP)}
+def preset_kwargs(planner: str, env: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` on top of the registry preset of ``planner`` on ``env``'s shipped model (the
+    same settings an MPC agent gets; e.g. GRASP's Adam step rule on Push-T)."""
+    from registry.presets import resolve_preset
 
-
-def grasp_kwargs(env: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` on top of GRASP's settings for ``env``."""
-    return {**GRASP_ENV_KWARGS.get(env, {}), **kwargs}
+    return {**resolve_preset(planner, MODEL_IDS[env], "state").kwargs, **kwargs}
 
 
 def check_horizons(horizons: tuple[int, ...]) -> None:
@@ -140,8 +135,7 @@ def run_grid(
         grid.zero_action_success[h] = int(zero_action_success(problems).sum())
         grid.replay_success[h] = int(execute(problems, problems.goal_actions)[0].sum())
         for label, (name, kwargs) in planners.items():
-            if name == "grasp":
-                kwargs = grasp_kwargs(env, kwargs)
+            kwargs = preset_kwargs(name, env, kwargs)
             cell = run_cell(model, problems, name, kwargs, fractions, seed=seed, label=label)
             grid.cells.append(cell)
             if progress:

@@ -26,7 +26,7 @@ from wmplan_agents.reproduce.common import (
     pyplot,
     save_figure,
 )
-from wmplan_agents.reproduce.grasp_common import Grid, cell_row, grasp_kwargs, load_model
+from wmplan_agents.reproduce.grasp_common import Grid, cell_row, load_model, preset_kwargs
 from wmplan_agents.reproduce.open_loop import make_problems, run_cell
 
 # Table 2 of grasp-paper.md: row -> (accuracy %, median time to success in s)
@@ -107,7 +107,7 @@ def run(s: GraspTable2Settings, progress: bool = False, echo: Any = print) -> Gr
             cell = done[key]
             grid.cells.append(dataclasses.replace(cell, planner=label))
             continue
-        kw = grasp_kwargs(s.env, kwargs)
+        kw = preset_kwargs("grasp", s.env, kwargs)
         cell = run_cell(model, problems, "grasp", kw, s.fractions, seed=s.seed, label=label)
         done[key] = cell
         grid.cells.append(cell)
