@@ -24,6 +24,15 @@ GRASP_ADAM = {"step_rule": "adam", "lr_actions": 0.05, "lr_sync": 0.02}
 add_preset("*", LINEAR, "state", Preset(cost="dense"))
 add_preset("*", RUGGED, "state", Preset(cost="dense"))
 
+# -- WallSingle (state): the door is rarely on the straight line, so a plan must reach the goal
+# through it; 70 env steps cover the longest detours, and the "arrive" cost picks the route by
+# where it ends (the dense cost prefers waiting at the wall over a long detour). Sampling
+# planners only: the gradient planners see no gradient across the wall and keep their presets.
+for _name in ("cem", "icem", "mppi", "random"):
+    add_preset(_name, WALL, "state", Preset(horizon=70, replan_every=5, cost="arrive"))
+add_preset("cem", WALL, "state", Preset(70, 5, {"iterations": 10}, cost="arrive"))
+add_preset("icem", WALL, "state", Preset(70, 5, {"iterations": 10}, cost="arrive"))
+
 # -- Push-T (shipped state model, 5 env steps per model action): plan the whole 25-step goal
 # distance and execute it before replanning; a receding final cost would never arrive.
 add_preset("*", PUSHT, "state", Preset(horizon=5, replan_every=5))

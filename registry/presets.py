@@ -19,9 +19,11 @@ from typing import Any
 
 from registry.planners import PLANNERS
 
-COSTS = ("final", "dense")
+COSTS = ("final", "dense", "arrive")
 """Default goal costs by name: squared latent distance at the last step of the plan
-(``"final"``) or summed over every step (``"dense"``: arrive as early as possible and stay)."""
+(``"final"``), summed over every step (``"dense"``: head for the goal at once and stay), or the
+final distance plus a tenth of its mean over the plan (``"arrive"``: any route that arrives by
+the end of the plan, the earlier the better); see ``wmplan_agents.contracts``."""
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,8 @@ class MPCAgent:
             preset's, capped at ``horizon``); each model action is ``action_repeat`` env actions.
         device: where observations are encoded and plans are made.
         cost: ``"final"`` (squared latent distance at the end of the plan), ``"dense"`` (summed
-            over the plan) or a differentiable ``cost(z_traj, actions, z_goal) -> [B]``;
-            default: the preset's.
+            over the plan), ``"arrive"`` (final plus a tenth of the mean over the plan) or a
+            differentiable ``cost(z_traj, actions, z_goal) -> [B]``; default: the preset's.
         observation_space: the env's observation space (Dict or its ``observation`` Box), used to
             tell a single observation from a batch; defaults to ``model.observation_space`` or
             the shape the model's config declares. Without either, an observation is a batch
@@ -193,7 +193,7 @@ class MPCAgent:
         elif callable(cost):
             self.cost_name = getattr(cost, "__name__", "custom")
         else:
-            raise ValueError(f"cost must be 'final', 'dense' or a callable, got {cost!r}")
+            raise ValueError(f"cost must be a name in {sorted(COSTS)} or a callable, got {cost!r}")
         self.model = model
         self.planner = planner_obj
         self.preset = preset

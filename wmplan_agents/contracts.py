@@ -165,7 +165,20 @@ def dense_goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
     return ((z_traj - z_goal[:, None]) ** 2).sum(-1).sum(-1)
 
 
-COSTS: dict[str, CostFn] = {"final": goal_cost, "dense": dense_goal_cost}
+def arrive_goal_cost(z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
+    """The final squared distance plus a tenth of its mean over the plan: be at the goal by
+    the end of the plan (the final term picks the route, so a detour that arrives beats waiting
+    at an obstacle), and sooner rather than later (the mean term, so the arrival does not recede
+    as the MPC agent replans)."""
+    d = ((z_traj - z_goal[:, None]) ** 2).sum(-1)
+    return d[:, -1] + 0.1 * d.mean(-1)
+
+
+COSTS: dict[str, CostFn] = {
+    "final": goal_cost,
+    "dense": dense_goal_cost,
+    "arrive": arrive_goal_cost,
+}
 """Default goal costs by name (the names :mod:`registry.presets` uses)."""
 
 
