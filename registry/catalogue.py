@@ -33,6 +33,22 @@ for _name in ("cem", "icem", "mppi", "random"):
 add_preset("cem", WALL, "state", Preset(70, 5, {"iterations": 10}, cost="arrive"))
 add_preset("icem", WALL, "state", Preset(70, 5, {"iterations": 10}, cost="arrive"))
 
+# GRASP on WallSingle's true dynamics with DINO-WM's frameskip (ground_truth(env,
+# action_repeat=5), open loop through the door): state noise 6 px cosine-annealed to 0 at 3/4,
+# short frequent syncs. Not an env preset: the (planner, env, obs type) key cannot tell this
+# model (pixel-scale latent, 5 env steps a model step) from the shipped state model.
+GRASP_WALL_FRAMESKIP = {
+    "iterations": 400,
+    "lr_actions": 0.05,
+    "gamma": 0.2,
+    "state_noise": 6.0,
+    "noise_decay": "cosine",
+    "noise_until": 0.75,
+    "sync_every": 25,
+    "sync_steps": 10,
+    "lr_sync": 0.01,
+}
+
 # -- Push-T (shipped state model, 5 env steps per model action): plan the whole 25-step goal
 # distance and execute it before replanning; a receding final cost would never arrive.
 add_preset("*", PUSHT, "state", Preset(horizon=5, replan_every=5))

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import wmplan_envs  # noqa: F401
+from registry.catalogue import GRASP_WALL_FRAMESKIP
 from wmplan_agents import contracts
 from wmplan_agents.contracts import PlanningError
 from wmplan_agents.planners import make_planner
@@ -136,19 +137,8 @@ def test_rollout_gd_fails_at_long_horizon_where_lifted_planners_succeed():
 # -- WallSingle, true dynamics: through the door ---------------------------------------------
 
 # GRASP's fixed settings on WallSingle (true dynamics, the paper's frameskip: one model step = 5
-# env steps, Sec. 4.2): state noise 6 px cosine-annealed to 0 at 3/4, short frequent syncs
-# (10 steps every 25 iterations), the best synced plan returned (the default).
-GRASP_WALL = {
-    "iterations": 400,
-    "lr_actions": 0.05,
-    "gamma": 0.2,
-    "state_noise": 6.0,
-    "noise_decay": "cosine",
-    "noise_until": 0.75,
-    "sync_every": 25,
-    "sync_steps": 10,
-    "lr_sync": 0.01,
-}
+# env steps, Sec. 4.2), from the catalogue
+GRASP_WALL = GRASP_WALL_FRAMESKIP
 
 
 def wall_problems(n: int):

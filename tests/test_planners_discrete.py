@@ -142,3 +142,22 @@ def test_discrete_batch_equals_single_calls(name: str) -> None:
         single = make_planner(name, seed=3, **kw).plan(model, z0[b : b + 1], goal[b : b + 1], 3)
         torch.testing.assert_close(single.actions[0], res.actions[b], rtol=0, atol=0)
         torch.testing.assert_close(single.cost[0], res.cost[b])
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_relaxed_warm_start_never_comes_back_as_the_plan(name: str) -> None:
+    """A relaxed (uniform) or all-zero warm start that scores best must still come back as hard
+    one-hots (the cost here prefers exactly that warm start to every hard plan)."""
+    model = Chain(9)
+    eye = torch.eye(9)
+    z0 = goal = eye[[4, 2]]
+    for init in (torch.full((2, 3, 6), 1.0 / 3), torch.zeros(2, 3, 6)):
+
+        def cost(z_traj, actions, z_goal, init=init):
+            return ((actions - init[:1]) ** 2).sum((1, 2))
+
+        kw = {**SETTINGS[name], "iterations": 1}
+        res = make_planner(name, seed=0, **kw).plan(
+            model, z0, goal, 3, init_actions=init, cost=cost
+        )
+        assert_hard_one_hots(res.actions, 3)

@@ -166,3 +166,33 @@ def test_collect_then_train_records_the_env(tmp_path):
     agent.check_env(gym.make("WMPlan/LinearExpansive-v0", expansion=1.05))
     with pytest.raises(ValueError, match="expansion"):
         agent.check_env(gym.make("WMPlan/LinearExpansive-v0"))
+
+
+def test_agent_rejects_bad_devices_batches_and_episode_starts():
+    model = load_pretrained("WMPlan/PushT-v0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            MPCAgent(model, "cem", device="cuda")
+    with pytest.raises(ValueError, match="torch device"):
+        MPCAgent(model, "cem", device="gpu-please")
+    agent = MPCAgent(model, "cem", iterations=2)
+    empty = {"observation": np.zeros((0, 7), np.float32), "desired_goal": np.zeros((0, 7))}
+    with pytest.raises(ValueError, match="empty batch"):
+        agent.predict(empty, episode_start=np.zeros(0, dtype=bool))
+    env = gym.make("WMPlan/PushT-v0")
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match="episode_start"):
+        agent.predict(obs, episode_start="yes")
+    action, _ = agent.predict(obs, episode_start=np.array([1]))  # SB3 passes 0/1 arrays too
+    assert action.shape == (2,)
+
+
+def test_agent_reads_a_gymnasium_vector_env_batch_without_episode_start():
+    model = load_pretrained("WMPlan/PushT-v0")
+    agent = MPCAgent(model, "cem", iterations=2)
+    envs = gym.make_vec("WMPlan/PushT-v0", num_envs=2)
+    agent.check_env(envs)
+    obs, _ = envs.reset(seed=0)
+    actions, _ = agent.predict(obs)
+    assert actions.shape == (2, 2) and envs.action_space.contains(actions.astype(np.float32))
+    envs.close()

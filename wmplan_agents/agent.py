@@ -88,6 +88,18 @@ def _same_space(a: gym.spaces.Space, b: gym.spaces.Space) -> bool:
 _MISSING = object()
 
 
+def _episode_starts(episode_start: Any) -> np.ndarray:
+    """``episode_start`` (a bool, or an array of bools or 0/1 as SB3 passes it) as a bool array."""
+    arr = np.asarray(episode_start)
+    if arr.dtype == bool:
+        return arr.reshape(-1)
+    if arr.dtype.kind in "iuf" and np.all((arr == 0) | (arr == 1)):
+        return arr.astype(bool).reshape(-1)
+    raise ValueError(
+        f"episode_start must be a bool or an array of bools (or 0/1), got {episode_start!r}"
+    )
+
+
 class MPCAgent:
     """Plan with ``planner`` over ``model``, execute the first actions, replan.
 
@@ -194,6 +206,16 @@ class MPCAgent:
             self.cost_name = getattr(cost, "__name__", "custom")
         else:
             raise ValueError(f"cost must be a name in {sorted(COSTS)} or a callable, got {cost!r}")
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(
+                f"device must be a torch device such as 'cpu', got {device!r}"
+            ) from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} but CUDA is not available; use 'cpu'")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device={str(device)!r} but MPS is not available; use 'cpu'")
         self.model = model
         self.planner = planner_obj
         self.preset = preset
@@ -287,9 +309,11 @@ class MPCAgent:
         """
         obs, goal, batched = self._parse(observation, episode_start)
         n_envs = obs.shape[0]
+        if n_envs == 0:
+            raise ValueError("got an empty batch of observations (0 envs); expected at least one")
         self._resize(n_envs)
         if episode_start is not None:
-            starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+            starts = _episode_starts(episode_start)
             if starts.size == 1 and n_envs > 1:
                 starts = np.repeat(starts, n_envs)
             if starts.size != n_envs:

@@ -16,6 +16,7 @@ from wmplan_agents.planners.base import (
     check_problem,
     evaluate,
     make_info,
+    mode_one_hot,
     sample_categorical,
 )
 
@@ -25,7 +26,8 @@ class RandomShooting:
 
     Box actions are drawn uniformly inside the bounds; discrete actions are uniform categories
     per one-hot block. With ``init_actions`` the first candidate of the first batch is the warm
-    start, so the plan is never worse than it. All ``B`` problems share the same draws, so a
+    start (for a discrete space, its most likely category per step), so the plan is never worse
+    than it and is always made of hard one-hots. All ``B`` problems share the same draws, so a
     batched call equals ``B`` single calls.
 
     NaN safety: candidates whose cost is non-finite get cost ``+inf`` and are never chosen; if
@@ -80,8 +82,12 @@ class RandomShooting:
                 u = torch.rand(n, h, a, generator=gen, device=dev, dtype=dt)
                 samples = torch.addcmul(low, u, width).expand(prob.batch, -1, -1, -1)
             if it == 0 and prob.init_actions is not None:
+                init = prob.init_actions
+                if prob.discrete:  # a relaxed warm start enters as its hard one-hot
+                    blocks = init.reshape(prob.batch, h, prob.n_blocks, prob.n_categories)
+                    init = mode_one_hot(blocks)
                 samples = samples.clone()
-                samples[:, 0] = prob.init_actions
+                samples[:, 0] = init
             c, trajectory = evaluate(model, prob, samples)
             best.update(samples, c, trajectory, it)
         return PlanResult(best.actions, best.cost, make_info(best.history, start))
