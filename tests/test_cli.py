@@ -32,6 +32,10 @@ def test_eval_passes_env_kwargs_and_rejects_bad_input():
         (["--set", "n_samples"], "KEY=VALUE"),
         (["--model", "magic"], "ground-truth"),
         (["--horizon", "2", "--replan-every", "3"], "replan_every"),
+        (["--set", "n_samples=abc"], "n_samples='abc': expected int"),
+        (["--set", "reseed_every_plan=maybe"], "expected bool"),
+        (["--set", "nsamples=3"], "unknown key 'nsamples'"),
+        (["--env-set", "dim=three"], "dim='three': expected int"),
     ]:
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code != 0
@@ -41,6 +45,24 @@ def test_eval_passes_env_kwargs_and_rejects_bad_input():
 def test_parse_assignments_reads_python_literals():
     parsed = parse_assignments(["a=3", "b=0.5", "c=(1, 2)", "d=name", "e=True"], "--set")
     assert parsed == {"a": 3, "b": 0.5, "c": (1, 2), "d": "name", "e": True}
+
+
+def test_parse_assignments_follows_the_signature():
+    from wmplan_agents.cli import MAKE_KWARGS, env_class
+    from wmplan_agents.planners import planner_class
+
+    env = parse_assignments(
+        ["relative=false", "goal_steps=10", "max_steps=none", "max_episode_steps=7", "goal=fixed"],
+        "--env-set", env_class("WMPlan/PushT-v0"), MAKE_KWARGS,
+    )  # fmt: skip
+    assert env == {
+        "relative": False, "goal_steps": 10, "max_steps": None, "max_episode_steps": 7,
+        "goal": "fixed",
+    }  # fmt: skip
+    for word, value in [("False", False), ("no", False), ("0", False), ("TRUE", True)]:
+        parsed = parse_assignments([f"reseed_every_plan={word}"], "--set", planner_class("cem"))
+        assert parsed["reseed_every_plan"] is value
+    assert parse_assignments(["init_std=2"], "--set", planner_class("cem")) == {"init_std": 2.0}
 
 
 def test_help_lists_the_commands():

@@ -29,20 +29,114 @@ def main() -> None:
 # -- helpers shared by the commands --------------------------------------------------------------
 
 
-def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
-    """``["n_samples=100", "init_std=0.5", "name=foo"]`` -> a dict of Python literals (strings
-    stay strings). A malformed item raises ``typer.BadParameter`` naming ``option``."""
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True}
+_BOOL_WORDS.update({"false": False, "no": False, "off": False, "0": False})
+
+
+def _signature_types(target: Any) -> tuple[dict[str, Any], bool] | None:
+    """``({parameter: type hint}, accepts **kwargs)`` of ``target``'s constructor, or None."""
+    import inspect
+    import typing
+
+    init = target.__init__ if isinstance(target, type) else target
+    try:
+        params = inspect.signature(init).parameters
+        hints = typing.get_type_hints(init)
+    except (TypeError, ValueError, NameError):
+        return None
+    names = {n: hints.get(n, Any) for n in params if n not in ("self", "args", "kwargs")}
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return names, open_ended
+
+
+def _convert(key: str, raw: str, hint: Any, option: str) -> Any:
+    """``raw`` as the type ``hint`` names (bool, int, float, str, or a union with None)."""
+    import types
+    import typing
+
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kinds = [k for k in (typing.get_args(hint) if union else (hint,))]
+    if type(None) in kinds and raw.strip().lower() in ("none", "null"):
+        return None
+    simple = [k for k in kinds if k in (bool, int, float, str)]
+    if not simple:  # tuples, Any, literals: a Python literal, else the string
+        try:
+            return ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return raw
+    for kind in simple:
+        if kind is bool and raw.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[raw.strip().lower()]
+        if kind is int:
+            try:
+                return int(raw)
+            except ValueError:
+                continue
+        if kind is float:
+            try:
+                return float(raw)
+            except ValueError:
+                continue
+        if kind is str:
+            return raw
+    names = " or ".join(k.__name__ for k in simple)
+    if bool in simple:
+        names += " (true/false, yes/no, 1/0)"
+    raise typer.BadParameter(f"{key}={raw!r}: expected {names}", param_hint=option)
+
+
+def parse_assignments(
+    items: list[str] | None, option: str, target: Any = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``["n_samples=100", "relative=false", "name=foo"]`` -> a dict. With ``target`` (a class
+    or function), each value is parsed as the type its parameter declares (bool words, int,
+    float, str, None) and an unknown key is an error listing the known ones; without it, values
+    are Python literals (strings stay strings). Errors raise ``typer.BadParameter`` naming
+    ``option``, the key and the expected type. ``extra``: more ``{key: type}`` to accept."""
+    signature = _signature_types(target) if target is not None else None
+    if signature is not None and extra:
+        signature = ({**signature[0], **extra}, signature[1])
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip().isidentifier():
+        key = key.strip()
+        if not sep or not key.isidentifier():
             raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        if signature is not None:
+            hints, open_ended = signature
+            if key not in hints and not open_ended:
+                raise typer.BadParameter(
+                    f"unknown key {key!r}; expected one of {', '.join(sorted(hints))}",
+                    param_hint=option,
+                )
+            out[key] = _convert(key, raw, hints.get(key, Any), option)
+            continue
         try:
             value: Any = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             value = raw
-        out[key.strip()] = value
+        out[key] = value
     return out
+
+
+# what gym.make itself takes besides the env's own keyword arguments
+MAKE_KWARGS: dict[str, Any] = {"max_episode_steps": int, "disable_env_checker": bool}
+
+
+def env_class(env_id: str) -> Any:
+    """The class (or creator) registered under ``env_id``; ``typer.BadParameter`` if unknown."""
+    import gymnasium as gym
+
+    import wmplan_envs  # noqa: F401
+
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as err:
+        raise typer.BadParameter(f"unknown env id {env_id!r}: {err}") from err
+    entry = spec.entry_point
+    if callable(entry):
+        return entry
+    return gym.envs.registration.load_env_creator(entry)
 
 
 def format_table(rows: list[tuple[str, str]], title: str = "") -> str:
@@ -94,9 +188,14 @@ def eval_command(
     """Evaluate an MPC agent on ENV_ID and print its success rate, return and planning time."""
     from wmplan_agents.agent import MPCAgent
     from wmplan_agents.evaluation import evaluate
+    from wmplan_agents.planners import planner_class
 
-    planner_kwargs = parse_assignments(planner_set, "--set")
-    env_kwargs = parse_assignments(env_set, "--env-set")
+    try:
+        cls = planner_class(planner)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--planner") from err
+    planner_kwargs = parse_assignments(planner_set, "--set", cls)
+    env_kwargs = parse_assignments(env_set, "--env-set", env_class(env_id), MAKE_KWARGS)
     try:
         world_model, env_kwargs = build_model(env_id, model, env_kwargs, device)
         agent = MPCAgent(
@@ -170,7 +269,8 @@ def collect_command(
     try:
         path, data = collect_to_file(
             env_id, out, steps=steps, seed=seed, policy=policy,
-            env_kwargs=parse_assignments(env_set, "--env-set"), progress=progress,
+            env_kwargs=parse_assignments(env_set, "--env-set", env_class(env_id), MAKE_KWARGS),
+            progress=progress,
         )  # fmt: skip
     except (ValueError, TypeError, gym_error()) as err:
         raise typer.BadParameter(str(err)) from err
