@@ -303,3 +303,35 @@ def test_mppi_noise_is_ar1_with_the_requested_scale() -> None:
     for lag in (1, 3):
         corr = float((unit[:, lag:] * unit[:, :-lag]).mean())
         assert abs(corr - 0.6**lag) < 0.02
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, match",
+    [
+        ("cem", {"init_std": float("inf")}, "init_std must be finite"),
+        ("cem", {"n_samples": 30.0}, "n_samples must be an integer"),
+        ("cem", {"seed": 1.5}, "seed must be an integer"),
+        ("cem", {"n_samples": True}, "n_samples must be an integer"),
+        ("icem", {"noise_beta": float("nan")}, "noise_beta must be finite"),
+        ("icem", {"noise_beta": float("inf")}, "noise_beta must be finite"),
+        ("mppi", {"noise_std": float("inf")}, "noise_std must be finite"),
+        ("mppi", {"temperature": 1e-45}, "temperature must be at least"),
+        ("gd", {"lr": float("inf")}, "lr must be finite"),
+        ("random", {"iterations": 0}, "iterations must be an integer >= 1"),
+        ("grasp", {"sync_steps": 2.0}, "sync_steps must be an integer"),
+        ("grasp", {"lr_actions": float("nan")}, "lr_actions must be finite"),
+        ("latco", {"iterations": -1}, "iterations must be an integer >= 0"),
+        ("cem", {"reseed_every_plan": "yes"}, "reseed_every_plan must be a bool"),
+    ],
+)
+def test_bad_hyperparameters_are_clear_errors(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_planner(name, **kwargs)
+
+
+def test_numpy_integers_are_accepted_as_sizes_and_horizons():
+    planner = make_planner("cem", n_samples=np.int64(40), n_elites=np.int32(4), seed=np.int64(3))
+    assert planner.n_samples == 40 and type(planner.n_samples) is int
+    model = LinearModel(torch.eye(2), torch.eye(2), 1.0)
+    res = planner.plan(model, torch.zeros(1, 2), torch.ones(1, 2), horizon=np.int64(3))
+    assert res.actions.shape == (1, 3, 2)

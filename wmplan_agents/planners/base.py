@@ -11,12 +11,14 @@ sees exactly the draws it would see alone, so ``B`` problems in one call give th
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -96,7 +98,9 @@ class RandomStream:
     """
 
     def __init__(self, seed: int, reseed_every_plan: bool = False) -> None:
-        self.seed = int(seed)
+        self.seed = check_int("seed", seed)
+        if not isinstance(reseed_every_plan, (bool, np.bool_)):
+            raise ValueError(f"reseed_every_plan must be a bool, got {reseed_every_plan!r}")
         self.reseed_every_plan = reseed_every_plan
         self.generator: torch.Generator | None = None
 
@@ -108,11 +112,36 @@ class RandomStream:
         return self.generator
 
 
+def check_real(name: str, value: Any) -> float:
+    """``value`` as a finite float; ``ValueError`` naming ``name`` for a bool, a non-number,
+    NaN or inf."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
 def check_positive(**values: float) -> None:
-    """Raise ``ValueError`` for any keyword argument that is not strictly positive."""
+    """Raise ``ValueError`` for any keyword argument that is not a finite number > 0."""
     for name, value in values.items():
-        if not value > 0:
+        if not check_real(name, value) > 0:
             raise ValueError(f"{name} must be positive (> 0), got {value!r}")
+
+
+def check_int(name: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as an int (Python or NumPy integers; not bools, not floats such as 1.5), at
+    least ``minimum``; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_counts(**values: Any) -> list[int]:
+    """Each keyword argument as an int >= 1 (sizes and iteration counts), in order."""
+    return [check_int(name, value, 1) for name, value in values.items()]
 
 
 def check_problem(
@@ -135,8 +164,7 @@ def check_problem(
         raise ValueError("z0 must hold at least one problem (B >= 1), got B = 0")
     if not torch.isfinite(z0).all() or not torch.isfinite(z_goal).all():
         raise ValueError("z0 and z_goal must be finite; got NaN or inf entries")
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
+    horizon = check_int("horizon", horizon, 1)
     space = getattr(model, "action_space", None)
     if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)):
         raise ValueError(f"model.action_space must be a Box or Discrete space, got {space!r}")

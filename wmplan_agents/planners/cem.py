@@ -13,6 +13,7 @@ from wmplan_agents.planners.base import (
     BestSoFar,
     Problem,
     RandomStream,
+    check_counts,
     check_positive,
     check_problem,
     clamp_,
@@ -96,7 +97,9 @@ class CEM:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        check_positive(n_samples=n_samples, n_elites=n_elites, iterations=iterations)
+        n_samples, n_elites, iterations = check_counts(
+            n_samples=n_samples, n_elites=n_elites, iterations=iterations
+        )
         check_positive(init_std=init_std)
         if n_elites > n_samples:
             raise ValueError(f"n_elites ({n_elites}) must be <= n_samples ({n_samples})")

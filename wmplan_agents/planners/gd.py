@@ -12,6 +12,7 @@ from wmplan_agents.contracts import CostFn, PlanningError, PlanResult, rollout
 from wmplan_agents.planners.base import (
     Problem,
     RandomStream,
+    check_counts,
     check_positive,
     check_problem,
     clamp,
@@ -60,7 +61,8 @@ class GradientDescent:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        check_positive(iterations=iterations, n_restarts=n_restarts, lr=lr)
+        iterations, n_restarts = check_counts(iterations=iterations, n_restarts=n_restarts)
+        check_positive(lr=lr)
         check_positive(max_grad_norm=max_grad_norm)
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"betas must be in [0, 1), got {betas}")

@@ -115,11 +115,9 @@ class GRASP:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        for name, value in (("iterations", iterations), ("sync_every", sync_every)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if not isinstance(sync_steps, int) or sync_steps < 0:
-            raise ValueError(f"sync_steps must be a non-negative integer, got {sync_steps!r}")
+        iterations = base.check_int("iterations", iterations, 0)
+        sync_every = base.check_int("sync_every", sync_every, 0)
+        sync_steps = base.check_int("sync_steps", sync_steps, 0)
         for name, value in (
             ("lr_actions", lr_actions),
             ("lr_states", lr_states),
@@ -130,7 +128,7 @@ class GRASP:
             ("action_noise", action_noise),
             ("rollout_noise", rollout_noise),
         ):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if not base.check_real(name, value) >= 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(noise_until, (int, float)) and 0.0 < noise_until <= 1.0):
             raise ValueError(f"noise_until must be a fraction in (0, 1], got {noise_until!r}")

@@ -13,8 +13,10 @@ from wmplan_agents.planners.base import (
     BestSoFar,
     Problem,
     RandomStream,
+    check_counts,
     check_positive,
     check_problem,
+    check_real,
     clamp_,
     correlated_noise,
     evaluate,
@@ -101,7 +103,9 @@ class ICEM:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        check_positive(n_samples=n_samples, n_elites=n_elites, iterations=iterations)
+        n_samples, n_elites, iterations = check_counts(
+            n_samples=n_samples, n_elites=n_elites, iterations=iterations
+        )
         check_positive(init_std=init_std)
         if n_elites > n_samples:
             raise ValueError(f"n_elites ({n_elites}) must be <= n_samples ({n_samples})")
@@ -112,8 +116,10 @@ class ICEM:
                 f"keep_elites must be in [0, 1] and momentum in [0, 1), got {keep_elites}, "
                 f"{momentum}"
             )
-        if noise_beta < 0:
+        if check_real("noise_beta", noise_beta) < 0:
             raise ValueError(f"noise_beta must be >= 0, got {noise_beta}")
+        if check_real("population_decay", population_decay) < 1.0:
+            raise ValueError(f"population_decay must be >= 1, got {population_decay}")
         self.n_samples = n_samples
         self.n_elites = n_elites
         self.iterations = iterations

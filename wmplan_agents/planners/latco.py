@@ -68,12 +68,10 @@ class LatCo:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        if not isinstance(iterations, int) or iterations < 0:
-            raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
-        if not isinstance(eval_every, int) or eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+        iterations = base.check_int("iterations", iterations, 0)
+        eval_every = base.check_int("eval_every", eval_every, 1)
         for name, value in (("lr", lr), ("dual_lr", dual_lr), ("init_noise", init_noise)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if not base.check_real(name, value) >= 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(max_weight, (int, float)) and math.isfinite(max_weight)):
             raise ValueError(f"max_weight must be a finite number >= 1, got {max_weight!r}")

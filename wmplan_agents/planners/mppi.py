@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -13,6 +14,7 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
     RandomStream,
+    check_counts,
     check_positive,
     check_problem,
     clamp_,
@@ -78,8 +80,14 @@ class MPPI:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        check_positive(n_samples=n_samples, iterations=iterations)
+        n_samples, iterations = check_counts(n_samples=n_samples, iterations=iterations)
         check_positive(temperature=temperature, noise_std=noise_std)
+        if float(np.float32(temperature)) < float(np.finfo(np.float32).tiny):
+            raise ValueError(
+                f"temperature must be at least {np.finfo(np.float32).tiny:.3g} (float32's "
+                f"smallest normal number) so that -cost / temperature stays finite, got "
+                f"{temperature!r}"
+            )
         if not 0.0 <= noise_smoothing < 1.0:
             raise ValueError(f"noise_smoothing must be in [0, 1), got {noise_smoothing}")
         if not 0.0 <= discrete_floor <= 1.0:

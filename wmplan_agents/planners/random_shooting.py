@@ -12,7 +12,7 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
     RandomStream,
-    check_positive,
+    check_counts,
     check_problem,
     evaluate,
     make_info,
@@ -46,7 +46,7 @@ class RandomShooting:
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
-        check_positive(n_samples=n_samples, iterations=iterations)
+        n_samples, iterations = check_counts(n_samples=n_samples, iterations=iterations)
         self.n_samples = n_samples
         self.iterations = iterations
         self.seed = seed
