@@ -335,3 +335,39 @@ def test_numpy_integers_are_accepted_as_sizes_and_horizons():
     model = LinearModel(torch.eye(2), torch.eye(2), 1.0)
     res = planner.plan(model, torch.zeros(1, 2), torch.ones(1, 2), horizon=np.int64(3))
     assert res.actions.shape == (1, 3, 2)
+
+
+ALL_FAST = {
+    "cem": {"n_samples": 20, "n_elites": 4, "iterations": 2},
+    "icem": {"n_samples": 20, "n_elites": 4, "iterations": 2},
+    "mppi": {"n_samples": 20, "iterations": 2},
+    "gd": {"iterations": 3, "n_restarts": 2},
+    "random": {"n_samples": 20},
+    "grasp": {"iterations": 4, "sync_every": 2, "sync_steps": 2},
+    "latco": {"iterations": 4},
+}
+
+
+@pytest.mark.parametrize("name", list(ALL_FAST))
+def test_a_cost_of_the_wrong_shape_is_a_clear_error(name):
+    model = LinearModel(torch.eye(2), torch.eye(2), 1.0)
+    z0, goal = torch.zeros(2, 2), torch.ones(2, 2)
+
+    def scalar_cost(z_traj, actions, z_goal):
+        return ((z_traj[:, -1] - z_goal) ** 2).sum()  # the batch sum: a 0-d tensor
+
+    with pytest.raises(ValueError, match=r"cost function returned .*expected shape \["):
+        make_planner(name, **ALL_FAST[name]).plan(model, z0, goal, 3, cost=scalar_cost)
+
+
+@pytest.mark.parametrize("name", list(ALL_FAST))
+@pytest.mark.parametrize("bad", [float("nan"), float("-inf")])
+def test_a_non_finite_cost_raises_planning_error(name, bad):
+    model = LinearModel(torch.eye(2), torch.eye(2), 1.0)
+    z0, goal = torch.zeros(2, 2), torch.ones(2, 2)
+
+    def broken_cost(z_traj, actions, z_goal):
+        return ((z_traj[:, -1] - z_goal) ** 2).sum(-1) * 0 + bad
+
+    with pytest.raises(PlanningError):
+        make_planner(name, **ALL_FAST[name]).plan(model, z0, goal, 3, cost=broken_cost)

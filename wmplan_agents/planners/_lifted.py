@@ -11,6 +11,7 @@ from torch import Tensor
 
 from wmplan_agents import contracts
 from wmplan_agents.contracts import CostFn, PlanningError
+from wmplan_agents.planners import base
 from wmplan_agents.planners.base import Problem
 
 
@@ -90,7 +91,14 @@ def final_rollout_cost(
                 f"{planner}: the model returned a non-finite state at rollout step {step} of the "
                 "final plan"
             )
-        return cost(traj, actions, z_goal).detach()
+        c = base.call_cost(cost, traj, actions, z_goal).detach()
+        bad = ~torch.isfinite(c)
+        if bool(bad.any()):
+            raise PlanningError(
+                f"{planner}: the cost of the final plan of problem {int(bad.nonzero()[0, 0])} is "
+                f"{float(c[bad][0])} although the model's rollout is finite (check the cost)"
+            )
+        return c
 
 
 def randn(gen: torch.Generator, shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -141,7 +149,7 @@ def keep_better(
     cost; where that is finite and below ``best_cost``, take ``kept`` (the planner's own form
     of the same plans) into ``best``. Returns ``(best, best_cost, better)``."""
     with torch.no_grad():
-        c = cost(contracts.rollout(model, z0, scored), scored, z_goal)
+        c = base.call_cost(cost, contracts.rollout(model, z0, scored), scored, z_goal)
         better = torch.isfinite(c) & (c < best_cost)
         return (
             torch.where(better[:, None, None], kept, best),

@@ -227,7 +227,7 @@ def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Callab
             return rollout(model, z0, flat)
     else:
         z_traj = rollout(model, z0, flat)
-        cost = prob.cost(z_traj, flat, goal)
+        cost = call_cost(prob.cost, z_traj, flat, goal)
 
         def trajectory() -> Tensor:
             return z_traj
@@ -239,6 +239,19 @@ def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Callab
         )
     inf = float("inf")
     return cost.reshape(b, n).nan_to_num(nan=inf, posinf=inf, neginf=inf), trajectory
+
+
+def call_cost(cost: CostFn, z_traj: Tensor, actions: Tensor, z_goal: Tensor) -> Tensor:
+    """``cost(z_traj, actions, z_goal)``, checked to be a tensor of shape ``[N]`` (one scalar
+    per trajectory; ``N = actions.shape[0]``), else a ``ValueError`` saying what came back."""
+    c = cost(z_traj, actions, z_goal)
+    n = actions.shape[0]
+    if not isinstance(c, Tensor) or tuple(c.shape) != (n,):
+        raise ValueError(
+            f"cost function returned {_describe(c)}, expected shape [{n}] (one scalar per "
+            "trajectory)"
+        )
+    return c
 
 
 def raise_nonfinite(cost: Tensor, z_traj: Tensor, iteration: int, planner: str) -> None:

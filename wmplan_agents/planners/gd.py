@@ -12,6 +12,7 @@ from wmplan_agents.contracts import CostFn, PlanningError, PlanResult, rollout
 from wmplan_agents.planners.base import (
     Problem,
     RandomStream,
+    call_cost,
     check_counts,
     check_positive,
     check_problem,
@@ -94,9 +95,7 @@ class GradientDescent:
         b, r, h, a = actions.shape
         flat = actions.reshape(b * r, h, a)
         z_traj = rollout(model, prob.z0.repeat_interleave(r, 0), flat)
-        c = prob.cost(z_traj, flat, prob.z_goal.repeat_interleave(r, 0))
-        if c.shape != (b * r,):
-            raise ValueError(f"cost function returned shape {list(c.shape)}, expected [{b * r}]")
+        c = call_cost(prob.cost, z_traj, flat, prob.z_goal.repeat_interleave(r, 0))
         return c.reshape(b, r), z_traj
 
     def plan(

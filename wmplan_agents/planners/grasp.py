@@ -230,7 +230,7 @@ class GRASP:
                 )
             nxt = torch.cat([states, z_goal[:, None]], dim=1)  # s_1 .. s_T = g
             dyn = ((pred - nxt) ** 2).sum(-1).sum(-1)  # Eq. (8)
-            loss = dyn + self.gamma * goal_term(pred, actions, z_goal)  # Eq. (10)
+            loss = dyn + self.gamma * base.call_cost(goal_term, pred, actions, z_goal)  # Eq. 10
             g_a, g_s = torch.autograd.grad(loss.sum(), [actions, states], allow_unused=True)
             with torch.no_grad():
                 step = g_a if adam is None else adam.direction(g_a) * (high - low) / 2
@@ -330,7 +330,7 @@ class GRASP:
         for j in range(self.sync_steps + 1):
             a = cand.detach().requires_grad_(True)
             traj = self._rollout(model, z0, self._noisy(a))
-            c = cost(traj, a, z_goal)
+            c = base.call_cost(cost, traj, a, z_goal)
             finite = torch.isfinite(c)
             if j == 0 and not bool(finite.all()):
                 step = _lifted.first_nonfinite_step(traj)

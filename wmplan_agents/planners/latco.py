@@ -143,7 +143,8 @@ class LatCo:
             resid = ((pred - nxt) ** 2).sum(-1)  # [B, T]
             viol = (torch.relu(actions - high) + torch.relu(low - actions)) ** 2
             viol = viol.sum(-1).sum(-1)  # [B]
-            loss = cost_fn(nxt, actions, z_goal) + (lam * resid).sum(-1) + lam_a * viol
+            loss = base.call_cost(cost_fn, nxt, actions, z_goal) + (lam * resid).sum(-1)
+            loss = loss + lam_a * viol
             scale = lam.max(-1).values.clamp_min(1.0)  # keeps lr below the curvature bound
             g_a, g_s = torch.autograd.grad((loss / scale).sum(), [actions, states])
             with torch.no_grad():
