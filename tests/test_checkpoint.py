@@ -166,3 +166,14 @@ def test_dataset_round_trip_and_errors(tmp_path):
     torch.testing.assert_close(
         batch["obs"][:, 1], torch.as_tensor(ds.next_observations[starts[:4]])
     )
+
+
+def test_metadata_with_nan_or_inf_is_refused_and_nothing_is_left(tmp_path):
+    from wmplan_agents.checkpoint import CheckpointError, save
+    from wmplan_agents.models import MLPDynamics
+
+    space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    model = MLPDynamics(3, space, hidden=8, depth=1, seed=0)
+    with pytest.raises(CheckpointError, match="NaN or inf"):
+        save(model, tmp_path / "m", metadata={"best_val_loss": float("inf")})
+    assert list(tmp_path.iterdir()) == []

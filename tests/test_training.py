@@ -178,3 +178,59 @@ def test_contrastive_latent_distance_follows_grid_distance():
     # measured: 0.76 (contrastive) vs 0.06 (MSE-only, one-hot latent: all cells equidistant)
     assert rho_contrastive > 0.6
     assert rho_mse < 0.3
+
+
+def _tiny_data(n_eps: int = 12, length: int = 10):
+
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(n_eps * length, 3)).astype(np.float32)
+    acts = rng.uniform(-1, 1, size=(n_eps * length, 2)).astype(np.float32)
+    nxt = obs + 0.1 * np.pad(acts, ((0, 0), (0, 1)))
+    eps = np.repeat(np.arange(n_eps), length)
+    space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    return obs, acts, nxt, eps, space
+
+
+def test_non_finite_or_misshaped_data_is_refused_where_it_enters(tmp_path):
+    from wmplan_agents.checkpoint import CheckpointError
+    from wmplan_agents.data import Dataset
+
+    obs, acts, nxt, eps, space = _tiny_data()
+    bad = obs.copy()
+    bad[[4, 17]] = np.nan
+    with pytest.raises(ValueError, match=r"observations has NaN or inf in rows \[4, 17\]"):
+        Dataset(bad, acts, nxt, eps, space)
+    with pytest.raises(ValueError, match="shape"):
+        Dataset(obs, np.zeros((len(obs), 3), np.float32), nxt, eps, space)
+    good = Dataset(obs, acts, nxt, eps, space)
+    path = good.save(tmp_path / "d.npz")
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["next_observations"][5, 0] = np.inf
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(CheckpointError, match=r"d.npz: next_observations has NaN or inf in rows"):
+        Dataset.load(path)
+
+
+def test_failed_training_leaves_the_model_unchanged_and_saves_nothing(tmp_path, monkeypatch):
+    from wmplan_agents.data import Dataset
+    from wmplan_agents.models import MLPDynamics
+    from wmplan_agents.objectives import Prediction
+
+    obs, acts, nxt, eps, space = _tiny_data()
+    data = Dataset(obs, acts, nxt, eps, space)
+    model = MLPDynamics(3, space, hidden=8, depth=1, normalize_latent=True, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    real = Prediction.__call__
+
+    def nan_on_validation(self, m, batch, gen):  # finite in training, NaN in validation
+        out = real(self, m, batch, gen)
+        if not m.training:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(Prediction, "__call__", nan_on_validation)
+    with pytest.raises(FloatingPointError, match="validation loss became nan at epoch 0"):
+        train(model, data, Prediction(), epochs=2, batch_size=16, progress=False)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # normalisers included

@@ -144,7 +144,12 @@ def save(
         "env": _env_entry(model),
         "metadata": _encode(metadata or {}),
     }
-    json_path.write_text(json.dumps(config, indent=1))
+    try:
+        text = json.dumps(config, indent=1, allow_nan=False)
+    except ValueError as err:  # NaN or inf in the metadata: JSON has no such numbers
+        weights_path.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot save {json_path}: the metadata holds NaN or inf") from err
+    json_path.write_text(text)
     return json_path, weights_path
 
 

@@ -310,7 +310,7 @@ def train_command(
     )  # fmt: skip
     try:
         paths, result = train_from_file(dataset, out, options, plot_path=plot, progress=progress)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as err:
         raise typer.BadParameter(str(err)) from err
     rows = [
         ("checkpoint", f"{paths[0]} + {paths[1].name}"),

@@ -111,6 +111,29 @@ class Dataset:
                 raise ValueError(f"{name} has {len(arr)} rows, observations has {n}")
         if not isinstance(self.action_space, gym.spaces.Box | gym.spaces.Discrete):
             raise TypeError(f"unsupported action space {self.action_space}")
+        for name in ("observations", "actions", "next_observations", "states", "next_states"):
+            check_finite_rows(name, getattr(self, name))
+        space = self.action_space
+        acts = np.asarray(self.actions)
+        if isinstance(space, gym.spaces.Box):
+            if acts.shape[1:] != space.shape:
+                raise ValueError(
+                    f"actions have shape {acts.shape[1:]} per row, but the action space {space} "
+                    f"has shape {space.shape}"
+                )
+        else:
+            flat = acts.reshape(len(acts), -1)
+            bad = (flat.shape[1] != 1) or not np.all(np.mod(flat, 1) == 0)
+            if bad:
+                raise ValueError(
+                    f"actions of a {space} must be one integer per row, got shape {acts.shape}"
+                )
+            out = np.flatnonzero((flat[:, 0] < space.start) | (flat[:, 0] >= space.start + space.n))
+            if len(out):
+                raise ValueError(
+                    f"actions in rows {_rows(out)} lie outside {space} (values "
+                    f"{flat[out[:3], 0].tolist()})"
+                )
 
     def __len__(self) -> int:
         return len(self.observations)
@@ -208,11 +231,14 @@ class Dataset:
         missing = {"observations", "actions", "next_observations", "episodes"} - set(data)
         if missing:
             raise CheckpointError(f"{path} lacks the arrays {sorted(missing)}")
-        return cls(
-            action_space=space_from_dict(header["action_space"]),
-            meta=header.get("meta", {}),
-            **data,
-        )
+        try:
+            return cls(
+                action_space=space_from_dict(header["action_space"]),
+                meta=header.get("meta", {}),
+                **data,
+            )
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"{path}: {err}") from err
 
 
 def _json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +251,23 @@ def _json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             continue
         out[str(key)] = value
     return out
+
+
+def _rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:10])
+    return f"[{shown}{', ...' if len(rows) > 10 else ''}] ({len(rows)} rows)"
+
+
+def check_finite_rows(name: str, array: Any) -> None:
+    """``ValueError`` naming the rows of ``array`` that hold NaN or inf (None passes)."""
+    if array is None:
+        return
+    arr = np.asarray(array)
+    if arr.dtype.kind not in "fc":
+        return
+    bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{name} has NaN or inf in rows {_rows(bad)}")
 
 
 @dataclass
@@ -240,6 +283,8 @@ class ArrayDataset:
         sizes = {k: len(v) for k, v in self.arrays.items()}
         if not sizes or len(set(sizes.values())) != 1:
             raise ValueError(f"ArrayDataset needs equally long arrays, got sizes {sizes}")
+        for name, array in self.arrays.items():
+            check_finite_rows(name, array)
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values())))

@@ -105,6 +105,10 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place with Adam on ``objective`` (default ``model.default_objective()``).
 
+    If training fails (a non-finite training or validation loss raises ``FloatingPointError``;
+    any other error propagates), the model is left exactly as it was before the call, its
+    normalisers included.
+
     Windows are split into training and validation by episode (``val_fraction`` of them);
     after each epoch the validation loss is measured and the best weights are kept; training
     stops after ``patience`` epochs without improvement and the best weights are restored.
@@ -122,6 +126,37 @@ def train(
             raise ValueError(f"{name} must be a positive integer, got {value}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+    initial = copy.deepcopy(model.state_dict())  # restored if training fails
+    try:
+        result = _fit(
+            model, dataset, objective, epochs, batch_size, lr, weight_decay, val_fraction,
+            patience, grad_clip, max_batches_per_epoch, fit_normalization, seed, progress,
+        )  # fmt: skip
+    except BaseException:
+        model.load_state_dict(initial)
+        raise
+    if plot_path is not None:
+        result.curve_path = _loss_curve(result, Path(plot_path), type(model).__name__)
+    return result
+
+
+def _fit(
+    model: torch.nn.Module,
+    dataset: Any,
+    objective: Objective,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    val_fraction: float,
+    patience: int,
+    grad_clip: float | None,
+    max_batches_per_epoch: int | None,
+    fit_normalization: bool,
+    seed: int,
+    progress: bool,
+) -> TrainResult:
+    """The training loop of :func:`train` (which restores the model if this raises)."""
     device = next(model.parameters()).device
     length = objective.window(model)
     norm_len = int(getattr(model, "normalization_window", 0))
@@ -169,6 +204,11 @@ def train(
             for k, v in parts.items():
                 result.parts.setdefault(k, []).append(v)
             current = parts["loss"]
+            if not math.isfinite(current):
+                raise FloatingPointError(
+                    f"validation loss became {current} at epoch {epoch} (validation episodes "
+                    f"{result.val_keys[:10].tolist()}); check the data for NaN or inf"
+                )
         else:
             current = result.train_loss[-1]
         if current < result.best_val_loss:
@@ -178,11 +218,11 @@ def train(
         if epoch - result.best_epoch >= patience:
             result.stopped_early = True
             break
+    if result.best_epoch < 0:
+        raise FloatingPointError("no epoch reached a finite validation loss; nothing was trained")
     model.load_state_dict(best_state)
     model.eval()
     result.time_s = time.perf_counter() - t0
-    if plot_path is not None:
-        result.curve_path = _loss_curve(result, Path(plot_path), type(model).__name__)
     return result
 
 
