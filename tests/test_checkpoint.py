@@ -117,8 +117,29 @@ def test_corrupt_or_foreign_config_is_reported(tmp_path):
     cfg = json.loads(text)
     cfg["module"] = "os"
     config.write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match="outside wmplan_agents"):
+    with pytest.raises(CheckpointError, match="not 'os'"):
         load(tmp_path / "m")
+
+
+def test_a_crafted_config_cannot_import_or_call_anything(tmp_path):
+    """The JSON names a function that writes a file; loading must refuse it, call nothing."""
+    save(MODELS["mlp"](), tmp_path / "m")
+    cfg = json.loads((tmp_path / "m.json").read_text())
+    target = tmp_path / "written.npz"
+    for module, name in [
+        ("wmplan_agents.workflows", "collect_to_file"),
+        ("wmplan_agents.models", "ground_truth"),
+        ("wmplan_agents.models.mlp", "__class__"),
+        ("builtins", "eval"),
+    ]:
+        cfg.update(
+            module=module, kwargs={"env_id": "WMPlan/LinearExpansive-v0", "out": str(target)}
+        )
+        cfg["class"] = name
+        (tmp_path / "m.json").write_text(json.dumps(cfg))
+        with pytest.raises(CheckpointError, match="not a registered model class"):
+            load(tmp_path / "m")
+    assert not target.exists()
 
 
 def test_weights_of_another_model_are_a_mismatch(tmp_path):

@@ -16,8 +16,10 @@ the MPC agent uses them for its presets and to check the env it is given.
 
 A model is checkpointable if it is an ``nn.Module`` with ``get_config() -> dict`` returning its
 constructor keyword arguments (JSON values, or Gymnasium ``Box``/``Discrete`` spaces, which are
-encoded here). ``load(path)`` imports the class (only from ``wmplan_agents`` unless the caller
-passes ``classes={"Name": cls}``), builds it from the kwargs and loads the weights.
+encoded here). ``load(path)`` verifies the weights' hash, looks the class name up among the
+registered model classes (:func:`model_classes`; the caller may add its own with
+``classes={"Name": cls}``), builds it from the kwargs and loads the weights. Nothing named in
+the JSON is imported or called unless it is such a class.
 
 Errors (all name the offending file):
 
@@ -163,6 +165,22 @@ def _env_entry(model: Any) -> dict[str, Any] | None:
     return {"id": env_id, "kwargs": _encode(env_kwargs)}
 
 
+def model_classes() -> dict[str, type]:
+    """The model classes ``load`` may build, by class name: every ``nn.Module`` exported by
+    :mod:`wmplan_agents.models` that has ``get_config`` (nothing else is imported or called)."""
+    models = importlib.import_module("wmplan_agents.models")
+    out = {}
+    for attr in getattr(models, "__all__", []):
+        obj = getattr(models, attr, None)
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, torch.nn.Module)
+            and hasattr(obj, "get_config")
+        ):
+            out[obj.__name__] = obj
+    return out
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The parsed JSON config of a checkpoint (kwargs decoded back to spaces)."""
     json_path, _ = _paths(path)
@@ -209,18 +227,25 @@ def load(
             "the file is truncated, corrupt, or from another save"
         )
     name, module = config["class"], config["module"]
-    if classes and name in classes:
-        cls = classes[name]
-    elif module == "wmplan_agents" or module.startswith("wmplan_agents."):
-        cls = getattr(importlib.import_module(module), name, None)
-        if cls is None:
-            raise CheckpointError(f"{json_path}: class {name!r} not found in module {module}")
-    else:
+    known = {**model_classes(), **(classes or {})}
+    cls = known.get(name) if isinstance(name, str) else None
+    if cls is None:
         raise CheckpointError(
-            f"{json_path}: class {module}.{name} is outside wmplan_agents; pass "
-            f"classes={{{name!r}: YourClass}} to load it"
+            f"{json_path}: class {name!r} (module {module!r}) is not a registered model class; "
+            f"expected one of {sorted(model_classes())}, or pass classes={{{name!r}: YourClass}}"
         )
-    model = cls(**config["kwargs"])
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise CheckpointError(f"{json_path}: {name!r} is not a torch.nn.Module class")
+    if not (classes and name in classes) and module != cls.__module__:
+        raise CheckpointError(
+            f"{json_path}: class {name!r} is registered from {cls.__module__}, not {module!r}"
+        )
+    if not isinstance(config["kwargs"], dict):
+        raise CheckpointError(f'{json_path}: "kwargs" must be an object, got {config["kwargs"]!r}')
+    try:
+        model = cls(**config["kwargs"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{json_path}: cannot build {name} from its kwargs: {err}") from err
     try:
         tensors = load_file(str(weights_path), device=str(map_location))
     except (SafetensorError, OSError) as err:
