@@ -247,3 +247,29 @@ def test_every_id_is_in_wmplan_namespace() -> None:
     for env_id in ids:
         assert env_id.startswith("WMPlan/") and env_id.endswith("-v0")
         assert env_id in gym.registry
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, match",
+    [
+        ("WMPlan/LinearExpansive-v0", {"expansion": float("inf")}, "expansion must be finite"),
+        ("WMPlan/LinearExpansive-v0", {"dim": 2.5}, "dim must be an integer"),
+        ("WMPlan/LinearExpansive-v0", {"render_size": 0}, "render_size must be an integer in"),
+        ("WMPlan/RuggedLandscape-v0", {"omega": float("nan")}, "omega must be finite"),
+        ("WMPlan/PushT-v0", {"relative": "no"}, "relative must be True or False"),
+        ("WMPlan/PushT-v0", {"goal_steps": 2.5}, "goal_steps must be an integer"),
+        ("WMPlan/PushT-v0", {"image_size": 4096}, "image_size must be an integer in"),
+        ("WMPlan/PushT-v0", {"max_steps": 0}, "max_steps must be an integer in"),
+        ("WMPlan/WallSingle-v0", {"render_size": 0}, "render_size must be an integer in"),
+        ("WMPlan/WallSingle-v0", {"terminate_on_success": "yes"}, "must be True or False"),
+        ("WMPlan/MiniGridEmpty-v0", {"size": 8.7}, "size must be an integer"),
+        ("WMPlan/MiniGridEmpty-v0", {"max_steps": 0}, "max_steps must be an integer in"),
+        ("WMPlan/PointMaze-v0", {"image_size": 4096}, "image_size must be an integer in"),
+    ],
+)
+def test_env_kwargs_are_validated_in_init(env_id, kwargs, match):
+    entry = next(e for e in ENVS if e.id == env_id)
+    if entry.requires is not None:
+        pytest.importorskip(entry.requires)
+    with pytest.raises(ValueError, match=match):
+        gym.make(env_id, **kwargs)

@@ -14,6 +14,47 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+MAX_IMAGE_SIZE = 1024  # pixels per side of an observation or a rendered frame
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """An env keyword argument as an int (Python or NumPy; not bool, not 2.5) in [low, high]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    strict: bool = False,
+) -> float:
+    """An env keyword argument as a finite float in [low, high] (``strict``: above ``low``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (v <= low if strict else v < low):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}")
+    return v
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """An env keyword argument that must be a bool (``"no"`` is not False)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
 
 def goal_observation_space(obs_space: spaces.Space) -> spaces.Dict:
     """The Dict space of a goal-conditioned env whose goal lives in the observation space."""

@@ -8,7 +8,14 @@ import numpy as np
 from gymnasium import spaces
 
 from wmplan_envs import draw
-from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.core import (
+    MAX_IMAGE_SIZE,
+    GoalEnv,
+    check_bool,
+    check_int,
+    check_real,
+    goal_observation_space,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -100,10 +107,15 @@ class LinearExpansiveEnv(GoalEnv):
         render_mode: str | None = None,
         render_size: int = 256,
     ) -> None:
-        if dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim}")
-        if not expansion > 0:
-            raise ValueError(f"expansion must be positive, got {expansion}")
+        dim = check_int("dim", dim, 1, 1024)
+        expansion = check_real("expansion", expansion, 0.0, strict=True)
+        input_gain = check_real("input_gain", input_gain)
+        system_seed = check_int("system_seed", system_seed, 0)
+        init_range = check_real("init_range", init_range, 0.0)
+        success_radius = check_real("success_radius", success_radius, 0.0, strict=True)
+        max_norm = check_real("max_norm", max_norm, 0.0, strict=True)
+        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
+        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.dim = dim

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
-from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.core import (
+    GoalEnv,
+    check_bool,
+    check_int,
+    goal_observation_space,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -90,15 +95,16 @@ class MiniGridEmptyEnv(GoalEnv):
         render_mode: str | None = None,
         render_tile_size: int = 32,
     ) -> None:
-        if not 4 <= int(size) <= 64:
-            raise ValueError(f"size must be an integer in [4, 64], got {size!r}")
+        size = check_int("size", size, 4, 64)
+        max_steps = check_int("max_steps", max_steps, 1)
+        random_start = check_bool("random_start", random_start)
+        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
         if obs_type not in ("state", "pixels"):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        for name, tile in (("tile_size", tile_size), ("render_tile_size", render_tile_size)):
-            if not 3 <= int(tile) <= 256:
-                raise ValueError(f"{name} must be an integer in [3, 256], got {tile!r}")
+        tile_size = check_int("tile_size", tile_size, 3, 256)
+        render_tile_size = check_int("render_tile_size", render_tile_size, 3, 256)
         from minigrid.envs import EmptyEnv
 
         self.size = int(size)

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.core import (
+    MAX_IMAGE_SIZE,
+    GoalEnv,
+    check_bool,
+    check_int,
+    goal_observation_space,
+)
 from wmplan_envs.info_states import states_from_info
 
 # Headless by default: MuJoCo picks its OpenGL backend when it is first imported.
@@ -120,9 +126,9 @@ class PointMazeEnv(GoalEnv):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        for name, size in (("image_size", image_size), ("render_size", render_size)):
-            if not 8 <= int(size) <= 2048:
-                raise ValueError(f"{name} must be an integer in [8, 2048], got {size!r}")
+        image_size = check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
+        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
+        continuing_task = check_bool("continuing_task", continuing_task)
         from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv as RoboticsPointMaze
 
         self.maze_map = [list(row) for row in maze_map] if maze_map is not None else _u_maze()

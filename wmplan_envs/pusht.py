@@ -9,7 +9,14 @@ import numpy as np
 import pymunk
 from gymnasium import spaces
 
-from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.core import (
+    MAX_IMAGE_SIZE,
+    GoalEnv,
+    check_bool,
+    check_int,
+    check_real,
+    goal_observation_space,
+)
 from wmplan_envs.info_states import states_from_info
 from wmplan_envs.policies import PushTPushingPolicy
 from wmplan_envs.pusht_render import (
@@ -217,6 +224,15 @@ class PushTEnv(GoalEnv):
         task: str = "pusht",
         max_steps: int | None = None,
     ) -> None:
+        image_size = check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
+        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
+        goal_steps = check_int("goal_steps", goal_steps, 1)
+        success_threshold = check_real("success_threshold", success_threshold, 0.0, 1.0)
+        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
+        if relative is not None:
+            relative = check_bool("relative", relative)
+        if max_steps is not None:
+            max_steps = check_int("max_steps", max_steps, 1)
         if task not in TASKS:
             raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
         relative = TASKS[task]["relative"] if relative is None else relative

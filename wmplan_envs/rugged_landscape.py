@@ -8,7 +8,14 @@ import numpy as np
 from gymnasium import spaces
 
 from wmplan_envs import draw
-from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.core import (
+    MAX_IMAGE_SIZE,
+    GoalEnv,
+    check_bool,
+    check_int,
+    check_real,
+    goal_observation_space,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -88,6 +95,14 @@ class RuggedLandscapeEnv(GoalEnv):
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
+        amplitude = check_real("amplitude", amplitude, 0.0)
+        omega = check_real("omega", omega, 0.0, strict=True)
+        bound = check_real("bound", bound, 0.0, strict=True)
+        goal_range = check_real("goal_range", goal_range, 0.0)
+        max_step = check_real("max_step", max_step, 0.0, strict=True)
+        success_radius = check_real("success_radius", success_radius, 0.0, strict=True)
+        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
+        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
         if amplitude < 0 or omega <= 0:
             raise ValueError(f"need amplitude >= 0 and omega > 0, got {amplitude}, {omega}")
         if not 0 <= goal_range <= bound:

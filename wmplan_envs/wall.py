@@ -8,7 +8,14 @@ import numpy as np
 from gymnasium import spaces
 
 from wmplan_envs import draw
-from wmplan_envs.core import GoalEnv, goal_observation_space
+from wmplan_envs.core import (
+    MAX_IMAGE_SIZE,
+    GoalEnv,
+    check_bool,
+    check_int,
+    check_real,
+    goal_observation_space,
+)
 from wmplan_envs.info_states import states_from_info
 
 if TYPE_CHECKING:
@@ -181,6 +188,12 @@ class WallSingleEnv(GoalEnv):
     ) -> None:
         if obs_type not in ("state", "pixels"):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
+        image_size = check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
+        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
+        door_low = check_real("door_low", door_low)
+        door_high = check_real("door_high", door_high)
+        success_radius = check_real("success_radius", success_radius, 0.0, strict=True)
+        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
         if not BORDER_LOW + DOOR_HALF <= door_low <= door_high <= BORDER_HIGH - DOOR_HALF:
             raise ValueError(
                 f"need {BORDER_LOW + DOOR_HALF} <= door_low <= door_high <= "
