@@ -77,3 +77,13 @@ def test_eval_with_a_shipped_model():
     assert re.search(r"model\s+pretrained", result.output)
     missing = runner.invoke(app, ["eval", "WMPlan/RuggedLandscape-v0", "--model", "pretrained"])
     assert missing.exit_code != 0
+
+
+def test_reproduce_help_lists_the_experiments_and_settings_are_typed():
+    from wmplan_agents.reproduce import REPRODUCTIONS
+
+    result = runner.invoke(app, ["reproduce", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert all(name in result.output for name in REPRODUCTIONS)
+    bad = runner.invoke(app, ["reproduce", "funnel", "--set", "no_such_setting=1"])
+    assert bad.exit_code == 2 and "unknown key 'no_such_setting'" in bad.output

@@ -223,15 +223,21 @@ def eval_command(
     typer.echo(format_table(rows, title="wmplan eval"))
 
 
+def _experiments() -> str:
+    from wmplan_agents.reproduce import REPRODUCTIONS
+
+    return ", ".join(REPRODUCTIONS)
+
+
 @app.command("reproduce")
 def reproduce_command(
-    name: Annotated[str, typer.Argument(help="which experiment, e.g. spectral-cliff")],
+    name: Annotated[str, typer.Argument(help=f"which experiment: {_experiments()}")],
     out: Annotated[str | None, typer.Option(help="output folder (default outputs/NAME)")] = None,
     settings_set: Annotated[
         list[str] | None, typer.Option("--set", help="setting KEY=VALUE (repeatable)")
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = False,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Reproduce a paper experiment: print its table beside the paper's, save plot and JSON."""
     import torch
@@ -242,7 +248,8 @@ def reproduce_command(
         listing = ", ".join(f"{k} ({v.summary})" for k, v in REPRODUCTIONS.items())
         raise typer.BadParameter(f"unknown reproduction {name!r}; expected one of: {listing}")
     torch.set_num_threads(threads)
-    overrides = parse_assignments(settings_set, "--set")
+    settings_cls, _ = REPRODUCTIONS[name].load()
+    overrides = parse_assignments(settings_set, "--set", settings_cls)
     try:
         result = reproduce(name, out, progress=progress, echo=typer.echo, **overrides)
     except (ValueError, TypeError) as err:
