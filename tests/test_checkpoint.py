@@ -198,3 +198,14 @@ def test_metadata_with_nan_or_inf_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(CheckpointError, match="NaN or inf"):
         save(model, tmp_path / "m", metadata={"best_val_loss": float("inf")})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_and_config_get_the_same_file_mode(tmp_path):
+    import os
+
+    from wmplan_agents.checkpoint import save
+    from wmplan_agents.models import MLPDynamics
+
+    space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    json_path, weights_path = save(MLPDynamics(3, space, hidden=8, depth=1), tmp_path / "m")
+    assert os.stat(weights_path).st_mode == os.stat(json_path).st_mode

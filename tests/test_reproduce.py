@@ -165,3 +165,15 @@ def test_cli_reproduce_rejects_unknown_name_and_setting(tmp_path):
     res = runner.invoke(app, ["reproduce", "funnel", "--out", str(tmp_path), "--set", "bogus=1"])
     assert res.exit_code != 0 and "bogus" in res.output
     assert not any(tmp_path.iterdir())
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    from wmplan_agents.reproduce.common import spearman
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, 200).astype(float)  # many ties
+    b = a + rng.normal(size=200)
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert spearman(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)

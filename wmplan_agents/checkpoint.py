@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,10 @@ def save(
     json_path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(weights_path))
+    # safetensors creates the file 0600; give it the mode any other new file gets (the umask's)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(weights_path, 0o666 & ~umask)
     config = {
         "format": _FORMAT,
         "version": _VERSION,

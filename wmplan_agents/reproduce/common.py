@@ -118,3 +118,24 @@ def output_dir(name: str, out_dir: str | Path | None) -> Path:
     path = Path(out_dir) if out_dir is not None else Path("outputs") / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``x`` with ties given their average rank (as Spearman's rho needs)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], len(x)]  # each tie group is [start, end)
+    group_rank = (starts + ends + 1) / 2.0  # mean of the 1-based ranks start+1 .. end
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(group_rank, ends - starts)
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two equally long vectors (Pearson's r of their ranks)."""
+    ra, rb = average_ranks(a), average_ranks(b)
+    if len(ra) != len(rb) or len(ra) < 2:
+        raise ValueError(f"need two equally long vectors of length >= 2, got {len(ra)}, {len(rb)}")
+    return float(np.corrcoef(ra, rb)[0, 1])

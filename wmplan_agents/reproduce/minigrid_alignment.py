@@ -35,6 +35,7 @@ from wmplan_agents.reproduce.common import (
     publish,
     pyplot,
     save_figure,
+    spearman,
     wilson_interval,
 )
 
@@ -128,8 +129,6 @@ def train_models(s: MiniGridSettings, progress: bool = False) -> dict[str, Any]:
 def latent_grid_spearman(model: Any) -> float:
     """Rank correlation between latent distance and Manhattan grid distance over all pairs of
     (cell, direction) states: how well the latent metric follows the grid."""
-    from scipy.stats import spearmanr
-
     env = gym.make(ENV_ID).unwrapped
     inner = env.size - 2
     cells = [(x, y) for y in range(1, inner + 1) for x in range(1, inner + 1)]
@@ -140,7 +139,7 @@ def latent_grid_spearman(model: Any) -> float:
         z = model.encode(torch.as_tensor(states, dtype=torch.float32))
     latent = torch.cdist(z, z).numpy()
     iu = np.triu_indices(len(states), 1)
-    return float(spearmanr(latent[iu], dist[iu]).statistic)
+    return spearman(latent[iu], dist[iu])
 
 
 def run_episodes(
