@@ -156,3 +156,12 @@ def test_missing_headless_opengl_error_says_what_to_install() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=environ, check=True
     )
     assert "apt-get install" in out.stdout and "MUJOCO_GL=egl" in out.stdout
+
+
+def test_making_pointmaze_prints_no_adroit_notice():
+    import subprocess
+    import sys
+
+    code = "import gymnasium as gym, wmplan_envs; gym.make('WMPlan/PointMaze-v0').reset(seed=0)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Adroit" not in out.stderr + out.stdout

@@ -38,7 +38,26 @@ def _generator(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+def _import_robotics() -> None:
+    """Import gymnasium-robotics once, without its import-time notice about the Adroit envs'
+    rewards (printed to stderr; it concerns envs wmplan does not use). Anything else it prints
+    is passed on."""
+    import contextlib
+    import io
+    import sys
+
+    if "gymnasium_robotics" in sys.modules:
+        return
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        import gymnasium_robotics  # noqa: F401
+    other = [line for line in buffer.getvalue().splitlines() if "AdroitHand" not in line]
+    if other:
+        print("\n".join(other), file=sys.stderr)
+
+
 def _u_maze() -> list[list[int]]:
+    _import_robotics()
     from gymnasium_robotics.envs.maze.maps import U_MAZE
 
     return [list(row) for row in U_MAZE]
@@ -129,6 +148,7 @@ class PointMazeEnv(GoalEnv):
         image_size = check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
         render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
         continuing_task = check_bool("continuing_task", continuing_task)
+        _import_robotics()
         from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv as RoboticsPointMaze
 
         self.maze_map = [list(row) for row in maze_map] if maze_map is not None else _u_maze()

@@ -15,6 +15,7 @@ are reported.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,14 @@ def rollout_jacobian_norms(model: Any, z0: torch.Tensor, actions: torch.Tensor) 
         return torch.stack(out, dim=1)  # [N, T, D]
 
     columns = []
-    for k in range(a0.shape[1]):
-        e = torch.zeros_like(a0)
-        e[:, k] = 1.0
-        columns.append(jvp(traj, (a0,), (e,))[1])
+    with warnings.catch_warnings():
+        # torch's forward-mode AD scripts its JVP decompositions with torch.jit.script on first
+        # use, which warns that torch.jit.script is deprecated: torch's own call, not ours
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+        for k in range(a0.shape[1]):
+            e = torch.zeros_like(a0)
+            e[:, k] = 1.0
+            columns.append(jvp(traj, (a0,), (e,))[1])
     jac = torch.stack(columns, dim=-1)  # [N, T, D, A]
     return torch.linalg.matrix_norm(jac, ord=2).detach().numpy()
 
