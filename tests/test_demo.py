@@ -77,6 +77,22 @@ def test_collect_then_train_commands(tmp_path):
     obs = torch.as_tensor(data.observations[:4])
     z1 = model.step(model.encode(obs), torch.as_tensor(data.actions[:4]))
     assert z1.shape == (4, 3) and torch.isfinite(z1).all()
+    assert model.env_id == "WMPlan/WallSingle-v0"  # the checkpoint knows its env
+    # ... and closes the collect -> train -> eval path
+    result = runner.invoke(
+        app,
+        [
+            "eval", "WMPlan/WallSingle-v0", "--model", str(ckpt), "--episodes", "1",
+            "--horizon", "2", "--set", "n_samples=20", "--set", "n_elites=4",
+            "--set", "iterations=2", "--no-progress",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "success rate" in result.output
+    wrong = runner.invoke(
+        app, ["eval", "WMPlan/PushT-v0", "--model", str(ckpt), "--episodes", "1", "--no-progress"]
+    )
+    assert wrong.exit_code != 0 and "trained on WMPlan/WallSingle-v0" in wrong.output
 
 
 def test_train_command_errors(tmp_path):

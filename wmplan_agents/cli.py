@@ -159,8 +159,22 @@ def build_model(
         obs_type = env_kwargs.get("obs_type", "state")
         model = models.load_pretrained(env_id, obs_type, device=device)
         return model, {**model.env_kwargs, **env_kwargs}
+    from pathlib import Path
+
+    stem = Path(kind)
+    if stem.suffix in (".json", ".safetensors"):
+        stem = stem.with_suffix("")
+    if stem.with_name(stem.name + ".json").is_file():  # a checkpoint, e.g. from `wmplan train`
+        from wmplan_agents.checkpoint import load
+
+        try:
+            model = load(stem, map_location=device)
+        except (ValueError, FileNotFoundError) as err:
+            raise typer.BadParameter(str(err), param_hint="--model") from err
+        return model, {**(getattr(model, "env_kwargs", None) or {}), **env_kwargs}
     raise typer.BadParameter(
-        f"expected 'ground-truth' or 'pretrained', got {kind!r}", param_hint="--model"
+        f"expected 'ground-truth', 'pretrained' or the path of a checkpoint, got {kind!r}",
+        param_hint="--model",
     )
 
 
@@ -171,7 +185,9 @@ def build_model(
 def eval_command(
     env_id: Annotated[str, typer.Argument(help="a registered env id, e.g. WMPlan/PushT-v0")],
     planner: Annotated[str, typer.Option(help="a registered planner name")] = "cem",
-    model: Annotated[str, typer.Option(help="'ground-truth' or 'pretrained'")] = "ground-truth",
+    model: Annotated[
+        str, typer.Option(help="'ground-truth', 'pretrained' or a checkpoint path")
+    ] = "ground-truth",
     episodes: Annotated[int, typer.Option(min=1, help="number of episodes")] = 10,
     seed: Annotated[int, typer.Option(help="episode j is reset with seed + j")] = 0,
     horizon: Annotated[int | None, typer.Option(min=1, help="default: the preset")] = None,
@@ -208,7 +224,10 @@ def eval_command(
         )
     except (ValueError, TypeError) as err:
         raise typer.BadParameter(str(err)) from err
-    result = evaluate(agent, env_id, episodes, seed, progress=progress, **env_kwargs)
+    try:
+        result = evaluate(agent, env_id, episodes, seed, progress=progress, **env_kwargs)
+    except ValueError as err:  # the env does not fit the model (check_env), bad env kwargs
+        raise typer.BadParameter(str(err)) from err
     rows = [
         ("env", env_id),
         ("model", model),
