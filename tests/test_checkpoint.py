@@ -209,3 +209,39 @@ def test_weights_and_config_get_the_same_file_mode(tmp_path):
     space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
     json_path, weights_path = save(MLPDynamics(3, space, hidden=8, depth=1), tmp_path / "m")
     assert os.stat(weights_path).st_mode == os.stat(json_path).st_mode
+
+
+def test_corrupt_fields_are_checkpoint_errors_naming_file_and_field(tmp_path):
+    from wmplan_agents.checkpoint import CheckpointError, save
+    from wmplan_agents.data import Dataset
+    from wmplan_agents.models import MLPDynamics
+
+    space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    save(MLPDynamics(3, space, hidden=8, depth=1), tmp_path / "m")
+    cfg = json.loads((tmp_path / "m.json").read_text())
+    cfg["kwargs"]["action_space"] = {"__space__": {"type": "Box", "low": [0]}}
+    (tmp_path / "m.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"m\.json: field 'kwargs'.*lacks the fields"):
+        load(tmp_path / "m")
+    cfg["kwargs"] = {"obs_dim": 3, "nonsense": 1}
+    (tmp_path / "m.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="cannot build MLPDynamics"):
+        load(tmp_path / "m")
+
+    obs = np.zeros((20, 3), np.float32)
+    data = Dataset(obs, np.zeros((20, 2), np.float32), obs, np.repeat(np.arange(4), 5), space)
+    path = data.save(tmp_path / "d.npz")
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    for header, match in [
+        ("{not json", "header is not valid JSON"),
+        (json.dumps({"format": "wmplan-dataset", "version": 1}), "lacks the field 'action_space'"),
+        (
+            json.dumps({"format": "wmplan-dataset", "action_space": {"type": "Discrete"}}),
+            "lacks the fields",
+        ),
+    ]:
+        np.savez_compressed(path, **{**arrays, "header": np.array(header)})
+        with pytest.raises(CheckpointError, match=match) as err:
+            Dataset.load(path)
+        assert "d.npz" in str(err.value)

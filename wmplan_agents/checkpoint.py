@@ -69,16 +69,26 @@ def space_to_dict(space: gym.spaces.Space) -> dict[str, Any]:
 
 
 def space_from_dict(d: dict[str, Any]) -> gym.spaces.Space:
-    """The inverse of :func:`space_to_dict`."""
+    """The inverse of :func:`space_to_dict`; a malformed description is a ``CheckpointError``
+    naming the missing or bad field."""
+    if not isinstance(d, dict):
+        raise CheckpointError(f"a space description must be an object, got {d!r}")
     kind = d.get("type")
-    if kind == "Discrete":
-        return gym.spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
-    if kind == "Box":
+    fields = {"Discrete": ("n",), "Box": ("low", "high", "shape", "dtype")}.get(kind)
+    if fields is None:
+        raise CheckpointError(f"unknown space description {d!r}: expected type Box or Discrete")
+    missing = [f for f in fields if f not in d]
+    if missing:
+        raise CheckpointError(f"the {kind} space description lacks the fields {missing}")
+    try:
+        if kind == "Discrete":
+            return gym.spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
         dtype = np.dtype(d["dtype"])
         low = np.asarray(d["low"], dtype=np.float64).reshape(d["shape"]).astype(dtype)
         high = np.asarray(d["high"], dtype=np.float64).reshape(d["shape"]).astype(dtype)
         return gym.spaces.Box(low, high, dtype=dtype)
-    raise CheckpointError(f"unknown space description {d!r}: expected type Box or Discrete")
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"bad {kind} space description {d!r}: {err}") from err
 
 
 def _encode(value: Any) -> Any:
@@ -202,7 +212,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("class", "module", "kwargs", "sha256", "tensors"):
         if key not in config:
             raise CheckpointError(f"checkpoint config {json_path} lacks the field {key!r}")
-    config["kwargs"] = _decode(config["kwargs"])
+    try:
+        config["kwargs"] = _decode(config["kwargs"])
+    except CheckpointError as err:
+        raise CheckpointError(f"{json_path}: field 'kwargs': {err}") from err
     return config
 
 

@@ -225,18 +225,29 @@ class Dataset:
             raise CheckpointError(f"{path} is not a readable .npz dataset: {err}") from err
         if "header" not in data:
             raise CheckpointError(f"{path} has no wmplan header; was it written by Dataset.save?")
-        header = json.loads(str(data.pop("header")))
+        try:
+            header = json.loads(str(data.pop("header")))
+        except json.JSONDecodeError as err:
+            raise CheckpointError(f"{path}: the header is not valid JSON: {err}") from err
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{path}: the header must be a JSON object")
         if header.get("format") != _FORMAT:
             raise CheckpointError(f"{path}: format {header.get('format')!r}, expected {_FORMAT!r}")
         missing = {"observations", "actions", "next_observations", "episodes"} - set(data)
         if missing:
             raise CheckpointError(f"{path} lacks the arrays {sorted(missing)}")
+        if "action_space" not in header:
+            raise CheckpointError(f"{path}: the header lacks the field 'action_space'")
+        if not isinstance(header.get("meta", {}), dict):
+            raise CheckpointError(f"{path}: the header's 'meta' must be an object")
         try:
             return cls(
                 action_space=space_from_dict(header["action_space"]),
                 meta=header.get("meta", {}),
                 **data,
             )
+        except CheckpointError as err:
+            raise CheckpointError(f"{path}: {err}") from err
         except (ValueError, TypeError) as err:
             raise CheckpointError(f"{path}: {err}") from err
 
