@@ -165,3 +165,20 @@ def test_making_pointmaze_prints_no_adroit_notice():
     code = "import gymnasium as gym, wmplan_envs; gym.make('WMPlan/PointMaze-v0').reset(seed=0)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Adroit" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize(
+    "maze_map, match",
+    [
+        ("1111", "list of rows"),
+        ([], "non-empty rectangle"),
+        ([[1, 1, 1], [1, 0, 1], [1, 1, 1]], "at least two cells"),
+        ([[1, 1, 1], [1, 1, 1]], "at least two cells"),
+        ([[1, 0, 0], [1, 0]], "rectangle"),
+        ([[1, 0, 2]], "holds 2"),
+        ([[1, True, 0]], "holds True"),
+    ],
+)
+def test_bad_maze_maps_are_refused_before_reset_can_hang(maze_map, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make("WMPlan/PointMaze-v0", maze_map=maze_map)

@@ -56,6 +56,37 @@ def _import_robotics() -> None:
         print("\n".join(other), file=sys.stderr)
 
 
+MAZE_CELLS = (0, 1, "g", "r", "c")  # free, wall, goal, reset, goal-or-reset (gymnasium-robotics)
+
+
+def _check_maze(maze_map: Any) -> list[list[int | str]]:
+    """A copy of ``maze_map`` if it is a rectangular grid of ``MAZE_CELLS`` with at least two
+    cells that are not walls (gymnasium-robotics draws a start and a different goal among them,
+    and loops forever when it cannot); ``ValueError`` otherwise."""
+    if isinstance(maze_map, (str, bytes)) or not isinstance(maze_map, (list, tuple)):
+        raise ValueError(f"maze_map must be a list of rows (lists), got {maze_map!r}")
+    rows = []
+    for i, row in enumerate(maze_map):
+        if isinstance(row, (str, bytes)) or not isinstance(row, (list, tuple)):
+            raise ValueError(f"maze_map row {i} must be a list of cells, got {row!r}")
+        for cell in row:
+            if isinstance(cell, bool) or cell not in MAZE_CELLS:
+                raise ValueError(
+                    f"maze_map row {i} holds {cell!r}; cells are 0 (free), 1 (wall), 'g', 'r' "
+                    "or 'c'"
+                )
+        rows.append(list(row))
+    if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
+        raise ValueError(f"maze_map must be a non-empty rectangle of cells, got {maze_map!r}")
+    open_cells = sum(cell != 1 for row in rows for cell in row)
+    if open_cells < 2:
+        raise ValueError(
+            f"maze_map needs at least two cells that are not walls (a start and a goal), got "
+            f"{open_cells}"
+        )
+    return rows
+
+
 def _u_maze() -> list[list[int]]:
     _import_robotics()
     from gymnasium_robotics.envs.maze.maps import U_MAZE
@@ -151,7 +182,7 @@ class PointMazeEnv(GoalEnv):
         _import_robotics()
         from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv as RoboticsPointMaze
 
-        self.maze_map = [list(row) for row in maze_map] if maze_map is not None else _u_maze()
+        self.maze_map = _check_maze(maze_map) if maze_map is not None else _u_maze()
         self.continuing_task = bool(continuing_task)
         self.reward_type = reward_type
         self.obs_type = obs_type
