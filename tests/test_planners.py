@@ -371,3 +371,26 @@ def test_a_non_finite_cost_raises_planning_error(name, bad):
 
     with pytest.raises(PlanningError):
         make_planner(name, **ALL_FAST[name]).plan(model, z0, goal, 3, cost=broken_cost)
+
+
+class WrongWidth(LinearModel):
+    def step(self, z, a):
+        return super().step(z, a)[:, :1]  # drops a dimension
+
+
+class WrongDtype(LinearModel):
+    def step(self, z, a):
+        return super().step(z, a).double()
+
+
+@pytest.mark.parametrize("name", list(ALL_FAST))
+def test_latents_that_do_not_fit_the_model_are_named(name):
+    model = LinearModel(torch.eye(2), torch.eye(2), 1.0)
+    with pytest.raises(ValueError, match=r"LinearModel.step failed on a latent of shape \[1, 3\]"):
+        make_planner(name, **ALL_FAST[name]).plan(model, torch.zeros(2, 3), torch.ones(2, 3), 3)
+    for bad in (
+        WrongWidth(torch.eye(2), torch.eye(2), 1.0),
+        WrongDtype(torch.eye(2), torch.eye(2), 1.0),
+    ):
+        with pytest.raises(ValueError, match=rf"{type(bad).__name__}.step must map a latent"):
+            make_planner(name, **ALL_FAST[name]).plan(bad, torch.zeros(2, 2), torch.ones(2, 2), 3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,41 @@ def check_counts(**values: Any) -> list[int]:
     return [check_int(name, value, 1) for name, value in values.items()]
 
 
+_PROBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def probe_step(model: Any, z0: Tensor, low: Tensor, high: Tensor) -> None:
+    """One ``model.step`` on the first start and the middle action: it must give a tensor of
+    ``z0``'s width and dtype, else a ``ValueError`` naming the model (instead of an error deep
+    inside torch, or a silently broadcast result). Done once per model, latent width, dtype and
+    device."""
+    key = (z0.shape[1], z0.dtype, z0.device.type)
+    try:
+        if key in _PROBED.get(model, ()):
+            return
+    except TypeError:  # not weak-referenceable: probe every time
+        pass
+    name = type(model).__name__
+    with torch.no_grad():
+        try:
+            z1 = model.step(z0[:1], ((low + high) / 2)[None])
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+            raise ValueError(
+                f"{name}.step failed on a latent of shape [1, {z0.shape[1]}] ({z0.dtype}) and an "
+                f"action of shape [1, {low.shape[0]}]: {err}; is z0 the model's own latent "
+                "(model.encode of an observation)?"
+            ) from err
+    if not isinstance(z1, Tensor) or tuple(z1.shape) != (1, z0.shape[1]) or z1.dtype != z0.dtype:
+        raise ValueError(
+            f"{name}.step must map a latent [B, {z0.shape[1]}] ({z0.dtype}) to the same shape "
+            f"and dtype, got {_describe(z1)}" + (f" ({z1.dtype})" if isinstance(z1, Tensor) else "")
+        )
+    try:
+        _PROBED.setdefault(model, set()).add(key)
+    except TypeError:
+        pass
+
+
 def check_problem(
     model: Any,
     z0: Tensor,
@@ -186,6 +222,7 @@ def check_problem(
         raise ValueError(
             f"cost must be callable cost(z_traj, actions, z_goal) -> [B], got {cost!r}"
         )
+    probe_step(model, z0.to(dtype), low, high)
     discrete = is_discrete(model)
     return Problem(
         z0=z0.to(dtype),
