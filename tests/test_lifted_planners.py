@@ -442,3 +442,13 @@ def test_mpc_agent_with_lifted_planner_solves_linear_expansive(name):
                 break
         successes += int(info["is_success"])
     assert successes == 3
+
+
+@pytest.mark.parametrize("name", ["gd", "grasp"])
+def test_float32_batch_equals_singles_within_the_stated_tolerance(name):
+    model, z0, goal = linear_problems(2)  # float32
+    kw = {"iterations": 30, "seed": 0}
+    batch = make_planner(name, **kw).plan(model, z0, goal, 10)
+    for b in range(2):
+        single = make_planner(name, **kw).plan(model, z0[b : b + 1], goal[b : b + 1], 10)
+        assert (single.actions[0] - batch.actions[b]).abs().max() <= 1e-5
