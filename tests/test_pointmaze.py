@@ -134,15 +134,18 @@ def test_pixels_goal_image_is_the_point_at_the_goal() -> None:
         obs2, *_ = env.step(np.array([1.0, 0.0], dtype=np.float32))
     assert not np.array_equal(obs2["observation"], obs["observation"])
     # rewards for images come from the true states in info, batched the way HER calls it
-    _, reward, _, _, info = env.step(np.zeros(2, dtype=np.float32))
-    batch = np.stack([obs2["achieved_goal"]] * 3)
-    rewards = env.compute_reward(batch, batch, np.array([info] * 3))
+    obs3, reward, _, _, info = env.step(np.zeros(2, dtype=np.float32))
+    achieved = np.stack([obs3["achieved_goal"]] * 3)
+    desired = np.stack([obs3["desired_goal"]] * 3)
+    rewards = env.compute_reward(achieved, desired, np.array([info] * 3))
     np.testing.assert_array_equal(rewards, [reward] * 3)
-    np.testing.assert_array_equal(env.compute_reward(batch, batch, info), [reward] * 3)
+    np.testing.assert_array_equal(env.compute_reward(achieved, desired, info), [reward] * 3)
+    with pytest.raises(ValueError, match="relabelled goals"):  # HER's relabelling: refused
+        env.compute_reward(achieved, achieved, info)
     with pytest.raises(ValueError, match="goal_state"):
-        env.compute_reward(batch, batch, [{}] * 3)
+        env.compute_reward(achieved, desired, [{}] * 3)
     with pytest.raises(ValueError, match="2 info dicts"):
-        env.compute_reward(batch, batch, [info] * 2)
+        env.compute_reward(achieved, desired, [info] * 2)
 
 
 def test_missing_headless_opengl_error_says_what_to_install() -> None:

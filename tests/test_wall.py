@@ -163,3 +163,48 @@ def test_random_walk_policy_steps_and_turns() -> None:
     again.reset()
     rng2 = np.random.default_rng(0)
     np.testing.assert_array_equal(actions[:5], [again(np.zeros(3), rng2) for _ in range(5)])
+
+
+def _her_buffer(obs_type: str, steps: int = 130, copy_info_dict: bool = False):
+    from stable_baselines3 import HerReplayBuffer
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    vec = DummyVecEnv([lambda: gym.make("WMPlan/WallSingle-v0", obs_type=obs_type)])
+    buf = HerReplayBuffer(
+        200, vec.observation_space, vec.action_space, env=vec, n_sampled_goal=4,
+        goal_selection_strategy="future", copy_info_dict=copy_info_dict,
+    )  # fmt: skip
+    vec.seed(0)
+    obs = vec.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        action = rng.uniform(-1, 1, (1, 2)).astype(np.float32)
+        nxt, reward, done, infos = vec.step(action)
+        buf.add(obs, nxt, action, reward, done, infos)
+        obs = nxt
+    return buf
+
+
+def test_her_relabels_state_goals_with_the_rewards_of_the_goals_it_passes():
+    buf = _her_buffer("state")
+    batch = buf.sample(64)
+    ag = batch.next_observations["achieved_goal"].numpy()
+    dg = batch.observations["desired_goal"].numpy()
+    expected = -np.linalg.norm(ag[:, :2] - dg[:, :2], axis=-1)
+    np.testing.assert_allclose(batch.rewards.numpy().ravel(), expected, rtol=1e-5, atol=1e-5)
+    env = gym.make("WMPlan/WallSingle-v0").unwrapped
+    same = env.compute_reward(ag, ag, None)  # a goal reached: the success reward
+    np.testing.assert_array_equal(same, np.zeros(len(ag)))
+
+
+@pytest.mark.parametrize(
+    "copy_info_dict, match", [(True, "relabelled goals"), (False, "'state' is missing")]
+)
+def test_her_with_pixel_goals_is_refused_instead_of_scoring_the_old_goal(copy_info_dict, match):
+    """With the infos kept, relabelled goal images are caught by their digests; without them
+    (SB3's default), there is no state to score at all. Either way: an error, never a reward for
+    the goal the transition had before relabelling."""
+    buf = _her_buffer("pixels", copy_info_dict=copy_info_dict)
+    with pytest.raises(ValueError, match=match):
+        for _ in range(5):  # some samples are relabelled (4 of 5 on average)
+            buf.sample(64)

@@ -17,7 +17,7 @@ from wmplan_envs.core import (
     check_int,
     goal_observation_space,
 )
-from wmplan_envs.info_states import states_from_info
+from wmplan_envs.info_states import check_goal_images, goal_digests, states_from_info
 
 # Headless by default: MuJoCo picks its OpenGL backend when it is first imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -232,6 +232,7 @@ class PointMazeEnv(GoalEnv):
             d = np.asarray(desired_goal)[..., :2]
             return a, d
         # pixels: an image holds no exact position; use the true states that info carries
+        check_goal_images(info, achieved_goal, desired_goal)
         state, goal = states_from_info(info, np.asarray(achieved_goal).shape[:-3], 4)
         return state[..., :2], goal[..., :2]
 
@@ -257,7 +258,7 @@ class PointMazeEnv(GoalEnv):
         inner_seed = int(self.np_random.integers(2**31 - 1))
         obs, _ = self._maze.reset(seed=inner_seed, options=inner_options)
         self._state = np.asarray(obs["observation"], dtype=np.float64).copy()
-        return self._obs(), self._info()
+        return self._obs_info()
 
     def _check_options(self, options: dict[str, Any] | None) -> dict[str, Any] | None:
         if not options:
@@ -282,7 +283,7 @@ class PointMazeEnv(GoalEnv):
         action = self._validate_action(action)
         obs, _, terminated, _, inner_info = self._maze.step(action.astype(np.float64))
         self._state = np.asarray(obs["observation"], dtype=np.float64).copy()
-        obs, info = self._obs(), self._info()
+        obs, info = self._obs_info()
         # from the float32 observation, so compute_reward(obs...) reproduces it exactly
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
         return obs, reward, bool(terminated), False, info
@@ -293,6 +294,12 @@ class PointMazeEnv(GoalEnv):
                 self._state.astype(np.float32), self.goal_state.astype(np.float32)
             )
         return self._goal_obs(self._image_of(self._state[:2]), self._goal_obs_image())
+
+    def _obs_info(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        obs, info = self._obs(), self._info()
+        if self.obs_type == "pixels":
+            info.update(goal_digests(obs["achieved_goal"], obs["desired_goal"]))
+        return obs, info
 
     def _info(self) -> dict[str, Any]:
         return {

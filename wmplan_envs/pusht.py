@@ -17,7 +17,7 @@ from wmplan_envs.core import (
     check_real,
     goal_observation_space,
 )
-from wmplan_envs.info_states import states_from_info
+from wmplan_envs.info_states import check_goal_images, goal_digests, states_from_info
 from wmplan_envs.policies import PushTPushingPolicy
 from wmplan_envs.pusht_render import (
     AGENT_RADIUS,
@@ -330,6 +330,7 @@ class PushTEnv(GoalEnv):
         if self.obs_type == "keypoints":
             x = np.asarray(x, dtype=np.float64)
             return np.concatenate([x[..., 16:18], pose_from_keypoints(x[..., :16])], axis=-1)
+        check_goal_images(info, **{("achieved", "desired")[key]: x})
         return states_from_info(info, np.shape(x)[:-3], 7)[key][..., :5]
 
     def _score(self, achieved: np.ndarray, desired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -411,6 +412,8 @@ class PushTEnv(GoalEnv):
         state = self.state_of(self._phys).astype(np.float32)
         goal = self.state_of(self._goal_phys).astype(np.float32)
         info: dict[str, Any] = {"state": state, "goal_state": goal}
+        if self.obs_type == "pixels":
+            info.update(goal_digests(obs["achieved_goal"], obs["desired_goal"]))
         # scored from the float32 observation, so compute_reward(obs..., info) reproduces it
         a = self._poses(obs["achieved_goal"], info, 0)
         reward, success = self._score(a, self._poses(obs["desired_goal"], info, 1))

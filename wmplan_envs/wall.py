@@ -16,7 +16,7 @@ from wmplan_envs.core import (
     check_real,
     goal_observation_space,
 )
-from wmplan_envs.info_states import states_from_info
+from wmplan_envs.info_states import check_goal_images, goal_digests, states_from_info
 
 if TYPE_CHECKING:
     import torch
@@ -241,6 +241,7 @@ class WallSingleEnv(GoalEnv):
             d = np.asarray(desired, dtype=np.float64)
             return a[..., :2], d[..., :2]
         lead = np.shape(achieved)[:-3]
+        check_goal_images(info, achieved, desired)
         state, goal = states_from_info(info, lead, 3)
         return state[..., :2], goal[..., :2]
 
@@ -296,6 +297,7 @@ class WallSingleEnv(GoalEnv):
             if self._goal_image is None:
                 self._goal_image = self.draw(self._goal, self.image_size)
             obs = self._goal_obs(self.draw(self._pos, self.image_size), self._goal_image)
+            info.update(goal_digests(obs["achieved_goal"], obs["desired_goal"]))
         dist = np.sqrt(np.sum((state[:2].astype(np.float64) - goal[:2]) ** 2))
         info["is_success"] = bool(dist < self.success_radius)  # as compute_success
         return obs, info
