@@ -25,7 +25,7 @@ def test_demo_command_runs_and_saves_a_gif(tmp_path):
     assert result.exit_code == 0, result.output
     assert "episode 1/1 (seed 0)" in result.output
     assert "ms per env step" in result.output and "success" in result.output
-    assert "planner cem with preset cem @ WMPlan/PushT-v0 (state)" in result.output
+    assert "preset=cem @ WMPlan/PushT-v0 (state)" in result.output
     frames = imageio.mimread(gif)
     # the start frame plus one per env step (at most the 50-step budget; fewer on success)
     assert 2 <= len(frames) <= 51
@@ -38,7 +38,7 @@ def test_run_demo_results_and_bad_input(tmp_path):
         episodes=2, planner="cem", planner_kwargs={"iterations": 2}, gif_path=None,
         echo=lines.append,
     )  # fmt: skip
-    assert len(result.successes) == len(result.lengths) == 2 and len(lines) == 2
+    assert len(result.successes) == len(result.lengths) == 2 and len(lines) == 3  # header + 2
     assert all(1 <= n <= 50 for n in result.lengths)  # the registered 50-step budget
     assert result.settings["preset"] == "cem @ WMPlan/PushT-v0 (state)"
     assert all(t > 0 for t in result.plan_time_per_step_s)

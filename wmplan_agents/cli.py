@@ -365,12 +365,6 @@ def demo_command(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    s = result.settings
-    typer.echo(
-        f"wmplan demo: Push-T (gym.make('WMPlan/PushT-v0'): goals 25 env steps ahead), shipped "
-        f"model, planner {planner} with preset {s['preset']} (horizon {s['horizon']} model "
-        f"actions of 5 env steps, replan every {s['replan_every']})"
-    )
     mean_ms = 1000 * sum(result.plan_time_per_step_s) / len(result.plan_time_per_step_s)
     typer.echo(
         f"success {sum(result.successes)}/{episodes} ({result.success_rate:.0%}), "

@@ -214,6 +214,11 @@ def run_demo(
         replan_every=agent.replan_every, episodes=episodes, seed=seed,
         planner_kwargs=dict(planner_kwargs or {}),
     )  # fmt: skip
+    echo(
+        f"wmplan demo: gym.make('WMPlan/PushT-v0') (goals {env.unwrapped.goal_steps} env steps "
+        f"ahead, {env.unwrapped.max_steps} env steps per episode), the shipped model, "
+        f"{agent!r}"
+    )
     result = DemoResult([], [], [], None, settings)
     frames: list[np.ndarray] = []
     try:
