@@ -88,6 +88,9 @@ class LinearExpansiveEnv(GoalEnv):
     ## Version History
 
     * v0: initial version.
+      Later, without a version bump: keyword arguments are validated in ``__init__`` (wrong
+      types, non-finite or out-of-range values raise ``ValueError``), and the default
+      registration stays the benchmark that ``ground_truth`` plans in.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}

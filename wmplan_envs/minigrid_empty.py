@@ -78,6 +78,9 @@ class MiniGridEmptyEnv(GoalEnv):
     * v0: initial version. Differs from ``MiniGrid-Empty-8x8-v0`` in: 3 actions instead of 7;
       flat one-hot or full-view observations instead of the egocentric 7 x 7 encoding and
       mission; a sparse 0/1 reward (minigrid's discounted one is in ``info``).
+      Later, without a version bump: keyword arguments are validated in ``__init__`` (wrong
+      types, non-finite or out-of-range values raise ``ValueError``), and the default
+      registration stays the benchmark that the shipped model plans in.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}

@@ -154,6 +154,10 @@ class PointMazeEnv(GoalEnv):
       velocity) instead of 2-d; float32 observations; terminates on success by default
       (``continuing_task=False``); the goal is never resampled mid-episode (``reset_target`` is
       not exposed).
+      Later, without a version bump: keyword arguments are validated in ``__init__`` (wrong
+      types, non-finite or out-of-range values raise ``ValueError``), and the default
+      registration stays the benchmark that the shipped model plans in.
+      ``maze_map`` must be a rectangle of 0/1/'g'/'r'/'c' with two open cells.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}

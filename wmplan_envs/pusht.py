@@ -203,7 +203,8 @@ class PushTEnv(GoalEnv):
       benchmark (``task="reachable"``: relative actions, reachable goals, 50 env steps) so that
       the shipped model plans in ``gym.make("WMPlan/PushT-v0")`` as it is; gym-pusht's task
       (previously the default) is ``task="pusht"``, its physics unchanged. The episode budget
-      moved from the registration into the env (``max_steps``).
+      moved from the registration into the env (``max_steps``). Keyword arguments are validated
+      in ``__init__`` (``relative="no"`` or ``goal_steps=2.5`` raise ``ValueError``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}

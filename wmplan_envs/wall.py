@@ -169,6 +169,9 @@ class WallSingleEnv(GoalEnv):
 
     * v0: initial version (DINO-WM wall_single with a per-episode door height, deterministic
       push back).
+      Later, without a version bump: keyword arguments are validated in ``__init__`` (wrong
+      types, non-finite or out-of-range values raise ``ValueError``), and the default
+      registration stays the benchmark that the shipped models plan in.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
