@@ -280,12 +280,12 @@ def test_record_video_works_with_the_viz_extra(tmp_path):
     from gymnasium.wrappers import RecordVideo
 
     env = RecordVideo(
-        gym.make("WMPlan/WallSingle-v0", render_mode="rgb_array"), str(tmp_path),
+        gym.make("WMPlan/WallSingle-v0", render_mode="rgb_array"), str(tmp_path / "videos"),
         episode_trigger=lambda e: True, disable_logger=True,
     )  # fmt: skip
     env.reset(seed=0)
     for _ in range(3):
         env.step(env.action_space.sample())
     env.close()
-    videos = list(tmp_path.glob("*.mp4"))
+    videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0
