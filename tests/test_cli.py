@@ -87,3 +87,13 @@ def test_reproduce_help_lists_the_experiments_and_settings_are_typed():
     assert all(name in result.output for name in REPRODUCTIONS)
     bad = runner.invoke(app, ["reproduce", "funnel", "--set", "no_such_setting=1"])
     assert bad.exit_code == 2 and "unknown key 'no_such_setting'" in bad.output
+
+
+def test_one_error_style_and_no_bool_metavar():
+    result = runner.invoke(app, ["eval", "WMPlan/Nope-v0"])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "unknown env id 'WMPlan/Nope-v0'" in errors[0]
+    for command in ("eval", "reproduce", "demo", "collect", "train"):
+        help_text = runner.invoke(app, [command, "--help"]).output
+        assert "<bool>" not in help_text and "--help" in help_text

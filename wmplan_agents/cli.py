@@ -18,6 +18,8 @@ app = typer.Typer(
     help="Planning with world models: benchmark envs, planners and the MPC agent.",
     no_args_is_help=True,
     add_completion=False,
+    # plain click output: "Error: ..." on one line (exit code 2) and no "<bool>" metavars
+    rich_markup_mode=None,
 )
 
 
