@@ -180,13 +180,19 @@ def _her_buffer(obs_type: str, steps: int = 130, copy_info_dict: bool = False):
     for _ in range(steps):
         action = rng.uniform(-1, 1, (1, 2)).astype(np.float32)
         nxt, reward, done, infos = vec.step(action)
-        buf.add(obs, nxt, action, reward, done, infos)
+        stored = nxt
+        if done[0]:  # the vec env has reset: store the episode's last observation, as SB3 does
+            stored = {k: v.copy() for k, v in nxt.items()}
+            for k in stored:
+                stored[k][0] = infos[0]["terminal_observation"][k]
+        buf.add(obs, stored, action, reward, done, infos)
         obs = nxt
     return buf
 
 
 def test_her_relabels_state_goals_with_the_rewards_of_the_goals_it_passes():
     buf = _her_buffer("state")
+    np.random.seed(0)  # HerReplayBuffer samples with NumPy's global generator
     batch = buf.sample(64)
     ag = batch.next_observations["achieved_goal"].numpy()
     dg = batch.observations["desired_goal"].numpy()
