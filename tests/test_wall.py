@@ -192,7 +192,7 @@ def _her_buffer(obs_type: str, steps: int = 130, copy_info_dict: bool = False):
 
 def test_her_relabels_state_goals_with_the_rewards_of_the_goals_it_passes():
     buf = _her_buffer("state")
-    np.random.seed(0)  # HerReplayBuffer samples with NumPy's global generator
+    np.random.seed(0)  # noqa: NPY002  (HerReplayBuffer samples from the global generator)
     batch = buf.sample(64)
     ag = batch.next_observations["achieved_goal"].numpy()
     dg = batch.observations["desired_goal"].numpy()
