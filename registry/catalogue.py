@@ -28,10 +28,9 @@ add_preset("*", RUGGED, "state", Preset(cost="dense"))
 # through it; 70 env steps cover the longest detours, and the "arrive" cost picks the route by
 # where it ends (the dense cost prefers waiting at the wall over a long detour). Sampling
 # planners only: the gradient planners see no gradient across the wall and keep their presets.
-for _name in ("cem", "icem", "mppi", "random"):
-    add_preset(_name, WALL, "state", Preset(horizon=70, replan_every=5, cost="arrive"))
-add_preset("cem", WALL, "state", Preset(70, 5, {"iterations": 10}, cost="arrive"))
-add_preset("icem", WALL, "state", Preset(70, 5, {"iterations": 10}, cost="arrive"))
+for _name, _kwargs in (("cem", {"iterations": 10}), ("icem", {"iterations": 10}),
+                       ("mppi", {}), ("random", {})):  # fmt: skip
+    add_preset(_name, WALL, "state", Preset(70, 5, _kwargs, cost="arrive"))
 
 # GRASP on WallSingle's true dynamics with DINO-WM's frameskip (ground_truth(env,
 # action_repeat=5), open loop through the door): state noise 6 px cosine-annealed to 0 at 3/4,

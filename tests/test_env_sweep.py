@@ -259,11 +259,11 @@ def test_every_id_is_in_wmplan_namespace() -> None:
         ("WMPlan/PushT-v0", {"relative": "no"}, "relative must be True or False"),
         ("WMPlan/PushT-v0", {"goal_steps": 2.5}, "goal_steps must be an integer"),
         ("WMPlan/PushT-v0", {"image_size": 4096}, "image_size must be an integer in"),
-        ("WMPlan/PushT-v0", {"max_steps": 0}, "max_steps must be an integer in"),
+        ("WMPlan/PushT-v0", {"max_steps": 0}, "max_steps must be an integer >= 1"),
         ("WMPlan/WallSingle-v0", {"render_size": 0}, "render_size must be an integer in"),
         ("WMPlan/WallSingle-v0", {"terminate_on_success": "yes"}, "must be True or False"),
         ("WMPlan/MiniGridEmpty-v0", {"size": 8.7}, "size must be an integer"),
-        ("WMPlan/MiniGridEmpty-v0", {"max_steps": 0}, "max_steps must be an integer in"),
+        ("WMPlan/MiniGridEmpty-v0", {"max_steps": 0}, "max_steps must be an integer >= 1"),
         ("WMPlan/PointMaze-v0", {"image_size": 4096}, "image_size must be an integer in"),
     ],
 )

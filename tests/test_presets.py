@@ -196,3 +196,10 @@ def test_agent_reads_a_gymnasium_vector_env_batch_without_episode_start():
     actions, _ = agent.predict(obs)
     assert actions.shape == (2, 2) and envs.action_space.contains(actions.astype(np.float32))
     envs.close()
+
+
+def test_cost_names_in_the_registry_are_the_agents_costs():
+    from registry.presets import COSTS as NAMES
+    from wmplan_agents.contracts import COSTS
+
+    assert tuple(COSTS) == NAMES

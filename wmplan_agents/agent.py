@@ -28,8 +28,10 @@ from wmplan_agents.contracts import (
     is_discrete,
     model_env,
     model_obs_shape,
+    single_env,
     to_env_actions,
 )
+from wmplan_envs.core import check_int
 
 
 def _planner_name(planner: Any) -> str | None:
@@ -54,23 +56,17 @@ def _observation_shape(space: Any) -> tuple[int, ...] | None:
 
 def _env_parts(env: Any) -> tuple[Any, Any, Any, Any]:
     """``(unwrapped env or None, spec or None, action space, observation space)`` of one env or
-    of one sub-env of a vector env (Gymnasium's or SB3's)."""
-    single = env
-    sub_envs = getattr(env, "envs", None)
-    if not isinstance(env, gym.Env) and sub_envs:
-        single = sub_envs[0]
-    if isinstance(single, gym.Env):
-        return single.unwrapped, single.spec, single.action_space, single.observation_space
-    action_space = getattr(env, "single_action_space", None) or getattr(env, "action_space", None)
-    obs_space = getattr(env, "single_observation_space", None) or getattr(
-        env, "observation_space", None
-    )
-    if action_space is None or obs_space is None:
-        raise ValueError(
-            f"expected a gymnasium env or vector env, got {type(env).__name__} without "
-            "action_space/observation_space"
-        )
-    return None, getattr(env, "spec", None), action_space, obs_space
+    of one sub-env of a vector env; an env without reachable sub-envs (``AsyncVectorEnv``) is
+    described by its ``single_*`` spaces alone."""
+    try:
+        single = single_env(env)
+    except ValueError:
+        action_space = getattr(env, "single_action_space", None)
+        obs_space = getattr(env, "single_observation_space", None)
+        if action_space is None or obs_space is None:
+            raise
+        return None, getattr(env, "spec", None), action_space, obs_space
+    return single.unwrapped, single.spec, single.action_space, single.observation_space
 
 
 def _same_space(a: gym.spaces.Space, b: gym.spaces.Space) -> bool:
@@ -183,18 +179,13 @@ class MPCAgent:
             horizon = preset.horizon
         if replan_every is None:  # the preset, capped at a horizon given explicitly
             replan_every = min(preset.replan_every, horizon) if preset is not None else 1
-        if isinstance(horizon, np.integer):
-            horizon = int(horizon)
-        if isinstance(replan_every, np.integer):
-            replan_every = int(replan_every)
-        if isinstance(horizon, bool) or not (isinstance(horizon, int) and horizon >= 1):
-            raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
-        if isinstance(replan_every, bool) or not (
-            isinstance(replan_every, int) and 1 <= replan_every <= horizon
-        ):
+        horizon = check_int("horizon", horizon, 1)
+        try:
+            replan_every = check_int("replan_every", replan_every, 1, horizon)
+        except ValueError as err:
             raise ValueError(
                 f"replan_every must be an integer in [1, horizon={horizon}], got {replan_every!r}"
-            )
+            ) from err
         if cost is None:
             cost = preset.cost if preset is not None else "final"
         if isinstance(cost, str):

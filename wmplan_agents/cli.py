@@ -57,7 +57,7 @@ def _convert(key: str, raw: str, hint: Any, option: str) -> Any:
     import typing
 
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    kinds = [k for k in (typing.get_args(hint) if union else (hint,))]
+    kinds = list(typing.get_args(hint) if union else (hint,))
     if type(None) in kinds and raw.strip().lower() in ("none", "null"):
         return None
     simple = [k for k in kinds if k in (bool, int, float, str)]

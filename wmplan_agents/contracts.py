@@ -185,6 +185,24 @@ COSTS: dict[str, CostFn] = {
 # -- the env a model was made for ------------------------------------------------------------
 
 
+def single_env(env: Any, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """One ``gym.Env`` from an env, an env id, or a vector env (its first sub-env)."""
+    if isinstance(env, str):
+        return gym.make(env, **(env_kwargs or {}))
+    if env_kwargs:
+        raise ValueError(f"env_kwargs are only used with an env id, got an env and {env_kwargs}")
+    if isinstance(env, gym.Env):
+        return env
+    sub_envs = getattr(env, "envs", None)  # gymnasium SyncVectorEnv, SB3 DummyVecEnv
+    if sub_envs:
+        return sub_envs[0]
+    raise ValueError(
+        f"expected a gymnasium env, an env id or a vector env with an `envs` list "
+        f"(SyncVectorEnv, SB3 DummyVecEnv), got {type(env).__name__}; for an AsyncVectorEnv "
+        "pass gym.make(env_id) instead"
+    )
+
+
 def model_env(model: Any) -> tuple[str | None, dict[str, Any]]:
     """``(env_id, env_kwargs)`` a model declares it was trained on (``model.env_id`` and
     ``model.env_kwargs``), or ``(None, {})`` for a model that does not say."""

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
+from wmplan_envs.core import check_int
 
 
 @dataclass
@@ -70,10 +71,7 @@ def evaluate(
     SB3's ``predict(observation, state, episode_start, deterministic)`` works as ``agent``.
     ``progress``: show a tqdm bar over episodes.
     """
-    if isinstance(n_episodes, np.integer):
-        n_episodes = int(n_episodes)
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
+    n_episodes = check_int("n_episodes", n_episodes, 1)
     if not callable(getattr(agent, "predict", None)):
         raise ValueError(f"agent must have a predict method (SB3's protocol), got {agent!r}")
     owns_env = isinstance(env, str)

@@ -18,11 +18,13 @@ MAX_IMAGE_SIZE = 1024  # pixels per side of an observation or a rendered frame
 
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
-    """An env keyword argument as an int (Python or NumPy; not bool, not 2.5) in [low, high]."""
+    """A keyword argument as an int (Python or NumPy; not bool, not 2.5) in [low, high] (either
+    bound may be None). Shared by the envs and the planners."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
     return int(value)
 
 
@@ -34,7 +36,8 @@ def check_real(
     *,
     strict: bool = False,
 ) -> float:
-    """An env keyword argument as a finite float in [low, high] (``strict``: above ``low``)."""
+    """A keyword argument as a finite float in [low, high] (``strict``: above ``low``; either
+    bound may be None). Shared by the envs and the planners."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
     ):

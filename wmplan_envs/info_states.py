@@ -26,6 +26,7 @@ def goal_digests(achieved: np.ndarray, desired: np.ndarray) -> dict[str, str]:
 
 
 def _infos(info: Any, n: int) -> list[Any]:
+    """``info`` as a list of ``n`` dicts (one dict or a single-entry array is repeated)."""
     if isinstance(info, dict):
         return [info] * n
     infos = list(np.asarray(info, dtype=object).reshape(-1))
@@ -69,17 +70,9 @@ def states_from_info(info: Any, leading_shape: tuple[int, ...], dim: int) -> np.
             "pixel observations carry no exact state: pass the step's info dict (with 'state' "
             "and 'goal_state') as the third argument of compute_reward/compute_success"
         )
-    if isinstance(info, dict):
-        infos = [info] * int(np.prod(leading_shape, dtype=int))
-    else:
-        infos = list(np.asarray(info, dtype=object).reshape(-1))
-        n = int(np.prod(leading_shape, dtype=int))
-        if len(infos) == 1 and n != 1:
-            infos = infos * n
-        if len(infos) != n:
-            raise ValueError(
-                f"got {len(infos)} info dicts for goals of leading shape {leading_shape}"
-            )
+    infos = _infos(info, int(np.prod(leading_shape, dtype=int)))
+    if len(infos) != int(np.prod(leading_shape, dtype=int)):
+        raise ValueError(f"got {len(infos)} info dicts for goals of leading shape {leading_shape}")
     out = []
     for key in ("state", "goal_state"):
         try:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import action_dim
+from wmplan_agents.contracts import action_dim, single_env
 
 
 class GroundTruthModel:
@@ -82,24 +82,6 @@ class GroundTruthModel:
         return f"GroundTruthModel({name}, action_repeat={self.action_repeat})"
 
 
-def _single_env(env: Any, env_kwargs: dict[str, Any]) -> gym.Env:
-    """One ``gym.Env`` from an env, an env id, or a vector env (its first sub-env)."""
-    if isinstance(env, str):
-        return gym.make(env, **env_kwargs)
-    if env_kwargs:
-        raise ValueError(f"env_kwargs are only used with an env id, got an env and {env_kwargs}")
-    if isinstance(env, gym.Env):
-        return env
-    sub_envs = getattr(env, "envs", None)  # gymnasium SyncVectorEnv, SB3 DummyVecEnv
-    if sub_envs:
-        return sub_envs[0]
-    raise ValueError(
-        f"ground_truth expects a gymnasium env, an env id or a vector env with an `envs` list "
-        f"(SyncVectorEnv, SB3 DummyVecEnv), got {type(env).__name__}; for an AsyncVectorEnv "
-        "pass gym.make(env_id) instead"
-    )
-
-
 def ground_truth(env: Any, *, action_repeat: int = 1, **env_kwargs: Any) -> GroundTruthModel:
     """The true dynamics of ``env`` as a world model.
 
@@ -112,7 +94,7 @@ def ground_truth(env: Any, *, action_repeat: int = 1, **env_kwargs: Any) -> Grou
     Raises ``ValueError`` for envs without known dynamics or with ``obs_type`` other than
     ``"state"``.
     """
-    single = _single_env(env, env_kwargs)
+    single = single_env(env, env_kwargs)
     base = single.unwrapped
     transition = getattr(base, "transition_torch", None)
     name = base.spec.id if base.spec is not None else type(base).__name__

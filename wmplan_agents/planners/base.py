@@ -11,7 +11,6 @@ sees exactly the draws it would see alone, so ``B`` problems in one call give th
 from __future__ import annotations
 
 import functools
-import math
 import time
 import weakref
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from wmplan_agents.contracts import (
     rollout,
     squared_distance,
 )
+from wmplan_envs.core import check_int, check_real
 
 
 @dataclass
@@ -113,31 +113,11 @@ class RandomStream:
         return self.generator
 
 
-def check_real(name: str, value: Any) -> float:
-    """``value`` as a finite float; ``ValueError`` naming ``name`` for a bool, a non-number,
-    NaN or inf."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
 def check_positive(**values: float) -> None:
     """Raise ``ValueError`` for any keyword argument that is not a finite number > 0."""
     for name, value in values.items():
         if not check_real(name, value) > 0:
             raise ValueError(f"{name} must be positive (> 0), got {value!r}")
-
-
-def check_int(name: str, value: Any, minimum: int | None = None) -> int:
-    """``value`` as an int (Python or NumPy integers; not bools, not floats such as 1.5), at
-    least ``minimum``; ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_counts(**values: Any) -> list[int]:
