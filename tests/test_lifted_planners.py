@@ -296,33 +296,46 @@ class ScaledModel(EnvModel):
         return self.c * self.env.transition_torch(z / self.c, a)
 
 
-def test_adam_step_rule_is_invariant_to_the_latent_scale():
+def test_default_step_rule_is_invariant_to_the_jacobian_scale():
+    # a latent scaled by c scales the model's action Jacobian by c: 0.01 and 100 differ by 1e4
     model, z0, goal = linear_problems(4)
     quiet = {"iterations": 100, "state_noise": 0.0, "init_noise": 0.0}
-    adam = {**quiet, "step_rule": "adam", "lr_actions": 0.05, "lr_sync": 0.02}
     dist = {}
-    for c in (1.0, 8.0):
+    for c in (0.01, 1.0, 100.0):
         scaled = ScaledModel(model.env, c)
-        for rule, kw in (("sgd", quiet), ("adam", adam)):
-            result = GRASP(**kw).plan(scaled, c * z0, c * goal, 10)
-            dist[rule, c] = result.cost.sqrt() / c  # in the system's own units
-            assert float(result.actions.abs().max()) <= 1.0
-    # the plain step size tuned at c = 1 reaches the goal there and not in the 8x latent
-    # (measured 2e-5 and 0.19-0.46) ...
-    assert bool((dist["sgd", 1.0] < 0.1).all()), dist["sgd", 1.0]
-    assert bool((dist["sgd", 8.0] > 0.1).all()), dist["sgd", 8.0]
-    # ... while the Adam rule takes the same steps in both (measured 0.013-0.044)
-    assert bool((dist["adam", 1.0] < 0.1).all()), dist["adam", 1.0]
-    torch.testing.assert_close(dist["adam", 8.0], dist["adam", 1.0], rtol=1e-3, atol=1e-4)
-    # its sync keeps each problem's best point, so it never raises the rollout cost either
+        for rule in ("sgd", "gn"):
+            for cls in (GRASP, LatCo):
+                kw = {"iterations": 100} if cls is LatCo else quiet
+                if cls is LatCo and rule == "sgd":
+                    kw = {**kw, "lr": 0.2, "refine_steps": 0}
+                z0c, goalc = (c * z0).double(), (c * goal).double()
+                result = cls(step_rule=rule, **kw).plan(scaled, z0c, goalc, 10)
+                dist[cls.__name__, rule, c] = result.cost.sqrt() / c  # in the system's units
+                assert float(result.actions.abs().max()) <= 1.0
+    for name in ("GRASP", "LatCo"):
+        # the default reaches the goal at every scale, with the same plan up to rounding
+        assert bool((dist[name, "gn", 1.0] < 0.02).all()), dist[name, "gn", 1.0]
+        for c in (0.01, 100.0):
+            gap = (dist[name, "gn", c] - dist[name, "gn", 1.0]).abs()
+            assert bool((gap < 1e-3).all()), (name, c, gap)
+        # the literal rule's step size, fine at one scale, is far off at another
+        assert bool((dist[name, "sgd", 1.0] < 0.1).all()), dist[name, "sgd", 1.0]
+        assert bool((dist[name, "sgd", 0.01] > 0.1).all()), dist[name, "sgd", 0.01]
+
+
+def test_adam_sync_never_raises_the_rollout_cost():
+    model, z0, goal = linear_problems(4)
     low, high = contracts.action_bounds(model)
     actions = torch.rand(4, 30, 4, generator=torch.Generator().manual_seed(0)) * 0.2 - 0.1
     before = contracts.goal_cost(contracts.rollout(model, z0, actions), actions, goal)
-    g = GRASP(sync_steps=20, lr_sync=0.5, step_rule="adam")
-    _, _, after = g._sync(model, z0, goal, actions, low, high, contracts.goal_cost, 0)
-    assert bool((after <= before).all()) and bool((after < before).any())
+    for rule in ("adam", "gn"):
+        g = GRASP(sync_steps=20, lr_sync=0.5, step_rule=rule)
+        _, _, after = g._sync(model, z0, goal, actions, low, high, contracts.goal_cost, 0)
+        assert bool((after <= before).all()) and bool((after < before).any())
     with pytest.raises(ValueError, match="step_rule"):
         GRASP(step_rule="rmsprop")
+    with pytest.raises(ValueError, match="step_rule"):
+        LatCo(step_rule="adam")
 
 
 # -- contracts ----------------------------------------------------------------------------------

@@ -57,7 +57,8 @@ def test_pusht_presets_come_from_the_model():
     grasp = MPCAgent(model, "grasp")
     assert grasp.preset.source == "WMPlan/PushT-v0 (state)"
     assert (grasp.horizon, grasp.replan_every) == (5, 5)
-    assert grasp.planner.step_rule == "adam"
+    # no Push-T settings for GRASP: its scale-free default steps serve every model
+    assert grasp.planner.step_rule == "gn" and grasp.preset.kwargs == PLANNERS["grasp"].kwargs
     plain = MPCAgent(model, "grasp", step_rule="sgd", horizon=3)
     assert plain.planner.step_rule == "sgd" and plain.horizon == 3 and plain.replan_every == 3
 

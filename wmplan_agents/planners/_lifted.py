@@ -4,6 +4,7 @@ non-finite checks, the final re-rolled cost and common-random-number noise."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -133,6 +134,83 @@ class AdamStep:
         m_hat = self.m / (1 - self.beta1**self.t)
         v_hat = self.v / (1 - self.beta2**self.t)
         return m_hat / (v_hat.sqrt() + self.eps)
+
+
+def jacobian_diag(model: Any, prev: Tensor, actions: Tensor, *, wrt_states: bool = False):
+    """The diagonal of the Gauss-Newton curvature ``J^T J`` of one batched model call.
+
+    ``prev [B, T, D]`` and ``actions [B, T, A]`` are the inputs of ``T`` independent one-step
+    predictions per problem; returns ``diag(J_a^T J_a)`` ``[B, T, A]`` (and, with
+    ``wrt_states``, ``diag(J_s^T J_s)`` ``[B, T, D]``), exactly: one backward pass that keeps
+    its graph, then one double-backward pass per input column (``J e_i``, for all rows at once,
+    since each prediction depends on its own row only). No gradient flows out of the result.
+
+    Dividing a gradient ``2 J^T r`` by ``2 diag(J^T J)`` gives a step in the input's own units
+    that does not change when the model's Jacobian is scaled (a diagonal Gauss-Newton step).
+    """
+    b, t_len, d = prev.shape
+    a_dim = actions.shape[-1]
+    s_in = prev.detach().reshape(b * t_len, d).requires_grad_(wrt_states)
+    a_in = actions.detach().reshape(b * t_len, a_dim).requires_grad_(True)
+    with torch.enable_grad():
+        out = model.step(s_in, a_in)
+        u = torch.zeros_like(out, requires_grad=True)
+        inputs = [a_in, s_in] if wrt_states else [a_in]
+        vjps = torch.autograd.grad(out, inputs, grad_outputs=u, create_graph=True)
+        diags = []
+        for x, vjp in zip(inputs, vjps):
+            cols = []
+            for i in range(x.shape[-1]):  # column i of J, for every row: J e_i = d(e_i . J^T u)/du
+                e = torch.zeros_like(x)
+                e[:, i] = 1.0
+                (col,) = torch.autograd.grad(vjp, [u], grad_outputs=e, retain_graph=True)
+                cols.append((col.detach() ** 2).sum(-1))
+            diags.append(torch.stack(cols, -1).reshape(b, t_len, x.shape[-1]))
+    return (diags[0], diags[1]) if wrt_states else diags[0]
+
+
+def gn_step(grad: Tensor, curvature: Tensor, weight: float, max_step: Tensor) -> Tensor:
+    """``grad / (2 * weight * curvature)``, clipped elementwise to ``[-max_step, max_step]``
+    (a trust region in the input's units, for entries with almost no curvature)."""
+    floor = 1e-12 * curvature.flatten(1).amax(-1).clamp_min(1e-30)
+    denom = 2 * weight * torch.maximum(curvature, floor.reshape(-1, *[1] * (grad.dim() - 1)))
+    return torch.maximum(torch.minimum(grad / denom, max_step), -max_step)
+
+
+def refine(
+    model: Any,
+    z0: Tensor,
+    z_goal: Tensor,
+    actions: Tensor,
+    low: Tensor,
+    high: Tensor,
+    cost: CostFn,
+    steps: int,
+    lr: float,
+) -> tuple[Tensor, Tensor]:
+    """``steps`` Adam steps on the actions through the full rollout (step size ``lr`` times the
+    half-range, cosine-annealed to 0), keeping per problem the best in-bounds plan seen
+    (starting with ``actions``). Returns ``(best actions, their rolled-out cost)``; a step whose
+    cost is non-finite is never kept."""
+    best_a = actions.detach()
+    best_cost = torch.full((z0.shape[0],), math.inf, dtype=z0.dtype, device=z0.device)
+    adam = AdamStep()
+    cand = best_a
+    for j in range(steps + 1):
+        a = cand.detach().requires_grad_(True)
+        with torch.enable_grad():
+            c = base.call_cost(cost, contracts.rollout(model, z0, a), a, z_goal)
+            finite = torch.isfinite(c)
+            (grad,) = torch.autograd.grad(c.where(finite, torch.zeros_like(c)).sum(), [a])
+        with torch.no_grad():
+            better = finite & (c < best_cost)
+            best_a = torch.where(better[:, None, None], a.detach(), best_a)
+            best_cost = torch.where(better, c.detach(), best_cost)
+            if j < steps:
+                size = lr * 0.5 * (1 + math.cos(math.pi * j / steps))
+                step = adam.direction(torch.where(finite[:, None, None], grad, 0.0))
+                cand = project(model, a.detach() - size * step * (high - low) / 2, low, high)
+    return best_a, best_cost
 
 
 def keep_better(

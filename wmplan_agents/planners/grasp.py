@@ -14,7 +14,7 @@ from wmplan_agents.contracts import CostFn, PlanningError, PlanResult
 from wmplan_agents.planners import _lifted, base
 
 _DECAYS = ("none", "linear", "cosine")
-_STEP_RULES = ("sgd", "adam")
+_STEP_RULES = ("gn", "adam", "sgd")
 
 
 class GRASP:
@@ -27,54 +27,67 @@ class GRASP:
 
     where ``goal`` is the dense goal term of Eq. (9) (``sum_t ||F(sg(s_t), a_t) - g||^2``; a
     user ``cost`` replaces it, applied to the one-step predictions). All ``B*T`` one-step
-    predictions of an iteration are one batched ``model.step`` call. Each iteration: a gradient
-    step on actions (``lr_actions``) and states (``lr_states``), actions projected into the bounds;
-    Gaussian noise ``state_noise`` on the states (Eq. 5, optionally decayed); every ``sync_every``
-    iterations, ``sync_steps`` gradient steps on the actions alone through the full rollout
-    (Eq. 13-15, objective ``cost``, default the final-state distance) and the virtual states are
-    reset to that rollout (Algorithm 1, line 7). The returned cost is the true rolled-out cost of
-    the returned actions.
+    predictions of an iteration are one batched ``model.step`` call. Each iteration: a step on
+    the actions (``lr_actions``, by ``step_rule``) and a gradient step on the states
+    (``lr_states``), actions projected into the bounds; Gaussian noise ``state_noise`` on the
+    states (Eq. 5, optionally decayed); every ``sync_every`` iterations, ``sync_steps`` steps on
+    the actions alone through the full rollout (Eq. 13-15, objective ``cost``, default the
+    final-state distance) and the virtual states are reset to that rollout (Algorithm 1, line
+    7). The returned cost is the true rolled-out cost of the returned actions.
+
+    Steps (``step_rule``). The default, ``"gn"``, makes every step independent of the scale of
+    the model's Jacobians, so one setting serves models whose Jacobians differ by orders of
+    magnitude:
+
+    * the action step of Eq. (12) is divided by the diagonal of its Gauss-Newton curvature,
+      ``2 (1 + gamma) diag(J_a^T J_a)``, computed exactly for every time step (one double-backward
+      pass per action dimension, refreshed every 10 iterations) and clipped to the action
+      half-range: ``lr_actions = 1`` is a diagonal Newton step on the one-step residuals;
+    * the state step of Eq. (11) involves no Jacobian under the stop-gradient (its gradient is
+      ``2 (s_{t+1} - F(sg(s_t), a_t))``), so ``lr_states = 0.25`` moves each state halfway to its
+      one-step prediction whatever the model;
+    * the sync takes Adam steps of size ``lr_sync`` times the action half-range, cosine-annealed
+      to 0 within each sync, and keeps each problem's best point (Adam's per-element scaling
+      also evens out the ``spectral-radius^t`` spread of the rollout gradient over time).
+
+    ``"sgd"`` is the literal rule, ``a -= lr * grad`` in the lifted phase and in the sync (the
+    sync undoing a step that raised a problem's cost and halving its step size); its stable step
+    size depends on the model (``lr < 1 / ((1 + gamma) lambda_max(J_a^T J_a))``: about 0.014 on
+    the shipped Push-T model) and is kept for the ablations. ``"adam"`` takes Adam directions
+    times the half-range in the lifted phase and the sync (``lr_actions = 0.05, lr_sync = 0.02``
+    suit it); at a fixed step size it cannot settle on an exact plan of an expansive system.
+
+    ``gamma`` (the weight of the goal term, Eq. 10): ``None`` (default) is 0 with the default
+    objective and 0.2 with a user ``cost``. Without a cost the goal is already a hard
+    constraint (``s_T = g``), and the dense term pulls every intermediate prediction towards
+    the goal, which biases the plan of an under-actuated system (measured on a 20-step double
+    integrator: 3% of the starting distance left with 0.2, 0.4% with 0); with a user cost it is
+    the only way the cost enters the lifted phase. Pass ``gamma=0.2`` for the paper's literal
+    Eq. (10).
 
     Defaults, and where they come from:
 
     * ``sync_every=100``: paper, Table 2 caption ("GD sync happens every 100 stochastic steps").
     * ``sync_steps=25``: paper, Table 2 ("25 (ours)").
-    * ``state_noise=0.5``: paper, Table 2 ("sigma = 0.5 (ours)"), on DINO-WM latents; scale it
-      to your latent space (the LinearExpansive preset uses 0.02 with ``noise_decay="cosine"``).
+    * ``state_noise=0.5``: paper, Table 2 ("sigma = 0.5 (ours)"), on DINO-WM latents; the
+      registry preset uses 0.01, cosine-annealed to 0 half-way.
     * ``stop_gradient=True``: paper, Sec. 3.3 and Table 2 ("Stop (ours)").
     * actions initialised at zero, states on the noised line from ``z0`` to the goal: paper,
       Sec. 4.1. ``init_noise`` (the std of that noise; the paper leaves epsilon unstated) = 0.1:
       ours.
-    * ``iterations=300``, ``lr_actions=0.5``, ``lr_states=0.25``, ``gamma=0.2``, ``lr_sync=0.1``,
-      ``noise_decay="none"``: ours (the paper sweeps these per environment without listing them).
-      ``lr_states=0.25`` makes Eq. (11) move each state halfway to its one-step prediction.
+    * ``iterations=300``, ``lr_actions=0.5``, ``lr_states=0.25``, ``lr_sync=0.1``,
+      ``noise_decay="none"``: ours (the paper sweeps these per environment without listing
+      them). They were chosen on exactly solvable problems (``wmplan_agents.problems``) and
+      checked on others (docs/results.md).
 
     Where this differs from a literal reading of Algorithm 1 (each documented in docs/design.md):
     the sync fires after iterations ``sync_every, 2*sync_every, ...`` (the literal ``k mod
     K_sync = 0`` also fires at ``k = 0``, which would overwrite the line initialisation before it
-    is used); a sync step that raises a problem's rollout cost (or makes it non-finite) is undone
-    and that problem's sync step size halved, since a fixed step through a long rollout of an
-    expansive model diverges (the failure the lifted part exists to avoid); with
+    is used); a sync never returns a point worse than where it started; with
     ``return_best=True`` (default) the returned plan is, per problem, the one with the lowest
     noise-free rolled-out cost among the plans after each sync and the last one (the literal
     Algorithm 1 returns the last, ``return_best=False``). The paper scores a trial by whether and
-    when its plan succeeds during optimisation (Table 1, Fig. 5), which this matches: on
-    WallSingle the lifted phase often finds the door and its greedy goal term later pulls the plan
-    back into the wall (8/10 reached with it, 3/10 without; docs/results.md).
-
-    ``step_rule`` (ours; default ``"sgd"``, the literal rule): how the action steps of Eq. (12)
-    and of the sync (Eq. 15) are taken. ``"sgd"`` is ``a -= lr * grad`` (the sync undoing a step
-    that raised a problem's cost and halving its step size). ``"adam"`` replaces ``grad`` by the
-    Adam direction ``m_hat / (sqrt(v_hat) + eps)`` times the action half-range, so ``lr_actions``
-    and ``lr_sync`` are step sizes in action units whatever the scale of the model's Jacobian;
-    the lifted phase keeps one Adam state across iterations, each sync starts a fresh one and
-    keeps each problem's best point. The state step (Eq. 11) is unchanged. The paper sweeps the
-    step sizes per environment and horizon (Sec. 4.1) without listing them or the optimiser; a
-    plain step size that is stable needs ``lr < 1 / ((1 + gamma) lambda_max(J_a^T J_a))``, which
-    on the shipped Push-T model (``lambda_max`` about 60, singular values of ``J_a`` from 0.005
-    to 7.9) is about 0.014, and at that size the ill-conditioned final-state objective barely
-    moves; see docs/design.md. Push-T setting: ``step_rule="adam", lr_actions=0.05,
-    lr_sync=0.02`` (the registry preset otherwise, 300 iterations).
+    when its plan succeeds during optimisation (Table 1, Fig. 5), which this matches.
 
     Ablation switches (Tables 2 and 5): ``sync_every=0`` or ``sync_steps=0`` (no sync),
     ``state_noise=0`` (no noise), ``stop_gradient=False`` (state gradients flow through the model),
@@ -100,7 +113,7 @@ class GRASP:
         iterations: int = 300,
         lr_actions: float = 0.5,
         lr_states: float = 0.25,
-        gamma: float = 0.2,
+        gamma: float | None = None,
         state_noise: float = 0.5,
         noise_decay: str = "none",
         noise_until: float = 1.0,
@@ -113,7 +126,7 @@ class GRASP:
         rollout_noise: float = 0.0,
         sync_states: bool = True,
         return_best: bool = True,
-        step_rule: str = "sgd",
+        step_rule: str = "gn",
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
@@ -123,7 +136,7 @@ class GRASP:
         for name, value in (
             ("lr_actions", lr_actions),
             ("lr_states", lr_states),
-            ("gamma", gamma),
+            ("gamma", 0.0 if gamma is None else gamma),
             ("state_noise", state_noise),
             ("init_noise", init_noise),
             ("lr_sync", lr_sync),
@@ -141,7 +154,7 @@ class GRASP:
         self.iterations = iterations
         self.lr_actions = float(lr_actions)
         self.lr_states = float(lr_states)
-        self.gamma = float(gamma)
+        self.gamma = None if gamma is None else float(gamma)
         self.state_noise = float(state_noise)
         self.noise_decay = noise_decay
         self.noise_until = float(noise_until)
@@ -197,6 +210,7 @@ class GRASP:
         b, d = z0.shape
         t_len = horizon
         goal_term = contracts.dense_goal_cost if cost is None else cost
+        gamma = self.gamma if self.gamma is not None else (0.0 if cost is None else 0.2)
         final_cost = contracts.goal_cost if cost is None else cost
 
         actions = _lifted.initial_actions(model, prob)
@@ -214,6 +228,8 @@ class GRASP:
         best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
         best_at = torch.full((b,), -1, dtype=torch.long, device=z0.device)
         adam = _lifted.AdamStep() if self.step_rule == "adam" else None
+        curv: Tensor | None = None  # diag(J_a^T J_a), refreshed every 10 iterations ("gn")
+        half = (high - low) / 2
         for k in range(self.iterations):
             actions.requires_grad_(True)
             states.requires_grad_(True)
@@ -232,10 +248,17 @@ class GRASP:
                 )
             nxt = torch.cat([states, z_goal[:, None]], dim=1)  # s_1 .. s_T = g
             dyn = ((pred - nxt) ** 2).sum(-1).sum(-1)  # Eq. (8)
-            loss = dyn + self.gamma * base.call_cost(goal_term, pred, actions, z_goal)  # Eq. 10
+            loss = dyn + gamma * base.call_cost(goal_term, pred, actions, z_goal)  # Eq. 10
+            if self.step_rule == "gn" and k % 10 == 0:
+                curv = _lifted.jacobian_diag(model, prev, a_in)
             g_a, g_s = torch.autograd.grad(loss.sum(), [actions, states], allow_unused=True)
             with torch.no_grad():
-                step = g_a if adam is None else adam.direction(g_a) * (high - low) / 2
+                if curv is not None:
+                    step = _lifted.gn_step(g_a, curv, 1.0 + gamma, half)
+                elif adam is not None:
+                    step = adam.direction(g_a) * half
+                else:
+                    step = g_a
                 actions = _lifted.project(model, actions - self.lr_actions * step, low, high)
                 if g_s is not None:
                     states = states - self.lr_states * g_s
@@ -327,7 +350,7 @@ class GRASP:
         best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
         best_grad = torch.zeros_like(best_a)
         best_traj: Tensor | None = None
-        adam = _lifted.AdamStep() if self.step_rule == "adam" else None
+        adam = _lifted.AdamStep() if self.step_rule != "sgd" else None
         cand = best_a
         for j in range(self.sync_steps + 1):
             a = cand.detach().requires_grad_(True)
@@ -353,6 +376,8 @@ class GRASP:
                     cand = _lifted.project(model, best_a - lr * best_grad, low, high)
                 else:  # Adam continues from where it is; the best point so far is kept
                     step = adam.direction(grad) * (high - low) / 2
+                    if self.step_rule == "gn":  # anneal within the sync, so it settles
+                        step = step * 0.5 * (1 + math.cos(math.pi * j / self.sync_steps))
                     cand = _lifted.project(model, a.detach() - lr * step, low, high)
         assert best_traj is not None
         return best_a, best_traj, best_cost

@@ -27,16 +27,31 @@ class LatCo:
     (final-state distance) is then zero, and ``L`` is the weighted Eq. (4). The dynamics weights
     ``lam_t`` (one per time step) and the action-bound weight ``lam_a`` start at 1 and rise by
     dual ascent, ``lam <- min(lam + dual_lr * violation, max_weight)`` every iteration (LatCo's
-    Lagrangian updates; the original solves each step with Levenberg-Marquardt, here the step is
-    gradient descent with step size ``lr / max_t lam_t`` per problem, which keeps it below the
-    horizon-independent curvature bound of Eq. (31) times the largest weight). Actions move
-    freely during optimisation (the bound penalty pulls them back); every ``eval_every``
-    iterations the current actions, clamped into the bounds, are rolled out and the best plan by
-    rolled-out cost is kept and returned.
+    Lagrangian updates). Actions move freely during optimisation (the bound penalty pulls them
+    back); every ``eval_every`` iterations the current actions, clamped into the bounds, are
+    rolled out and the best plan by rolled-out cost is kept.
+
+    Steps (``step_rule``). The original solves each step with Levenberg-Marquardt; the default
+    here, ``"gn"``, is its diagonal: each gradient is divided by the diagonal of its
+    Gauss-Newton curvature (for ``a_t``: ``2 lam_t diag(J_a^T J_a)`` plus ``2 lam_a`` where out
+    of bounds, clipped to the action half-range; for ``s_t``: ``2 lam_{t-1} + 2 lam_t
+    diag(J_s^T J_s)``), computed exactly (``_lifted.jacobian_diag``, refreshed every 10
+    iterations), so the steps do not depend on the scale of the model's Jacobians or of the
+    weights. ``"sgd"`` is plain gradient descent with step size ``lr / max_t lam_t`` per problem
+    (below the horizon-independent curvature bound of Eq. (31) times the largest weight; use
+    ``lr=0.2`` with it), kept for comparisons.
+
+    First-order collocation converges slowly along the chain of an under-actuated system, so
+    the best plan is finally refined by ``refine_steps`` Adam steps through the full rollout
+    (step ``lr_refine`` times the half-range, cosine-annealed; the best point is kept, so the
+    refinement never returns a worse plan): measured on a 20-step double integrator, 5.8% of
+    the starting distance is left without it and 0.4% with it. ``refine_steps=0`` is plain
+    collocation. Discrete action spaces are not refined (their plans are hardened one-hots).
 
     Defaults (ours; the GRASP paper sweeps LatCo's settings without listing them):
-    ``iterations=300``, ``lr=0.2``, ``dual_lr=10.0``, ``max_weight=1e4``, ``init_noise=0.0``,
-    ``eval_every=10``. States start on the line from ``z0`` to the goal (plus ``init_noise``),
+    ``iterations=300``, ``lr=0.5``, ``refine_steps=50``, ``lr_refine=0.05``, ``dual_lr=10.0``,
+    ``max_weight=1e4``, ``init_noise=0.0``, ``eval_every=10``. States start on the line from
+    ``z0`` to the goal (plus ``init_noise``),
     actions at zero, as GRASP's are (Sec. 4.1). Given ``init_actions`` (a warm start, e.g. the
     unexecuted tail of the previous MPC plan), the actions start there and, with
     ``warm_states=True`` (default), the states start on the rollout of those actions, as
@@ -59,12 +74,15 @@ class LatCo:
         self,
         *,
         iterations: int = 300,
-        lr: float = 0.2,
+        lr: float = 0.5,
         dual_lr: float = 10.0,
         max_weight: float = 1e4,
         init_noise: float = 0.0,
         eval_every: int = 10,
         warm_states: bool = True,
+        step_rule: str = "gn",
+        refine_steps: int = 50,
+        lr_refine: float = 0.05,
         seed: int = 0,
         reseed_every_plan: bool = False,
     ) -> None:
@@ -84,6 +102,13 @@ class LatCo:
         self.init_noise = float(init_noise)
         self.eval_every = eval_every
         self.warm_states = bool(warm_states)
+        if step_rule not in ("gn", "sgd"):
+            raise ValueError(f"step_rule must be one of ('gn', 'sgd'), got {step_rule!r}")
+        self.step_rule = step_rule
+        self.refine_steps = base.check_int("refine_steps", refine_steps, 0)
+        if not base.check_real("lr_refine", lr_refine) >= 0:
+            raise ValueError(f"lr_refine must be a finite number >= 0, got {lr_refine!r}")
+        self.lr_refine = float(lr_refine)
         self.seed = seed
         self.rng = base.RandomStream(seed, reseed_every_plan)
         self._gen: torch.Generator | None = None  # set by plan(); noise is drawn on the CPU
@@ -120,6 +145,8 @@ class LatCo:
         best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
         history: list[Tensor] = []
         rolled: list[Tensor] = []
+        half = (high - low) / 2
+        curv_a = curv_s = None
         for k in range(self.iterations + 1):
             if k % self.eval_every == 0 or k == self.iterations:
                 best_actions, best_cost = self._keep_best(
@@ -145,13 +172,26 @@ class LatCo:
             viol = viol.sum(-1).sum(-1)  # [B]
             loss = base.call_cost(cost_fn, nxt, actions, z_goal) + (lam * resid).sum(-1)
             loss = loss + lam_a * viol
-            scale = lam.max(-1).values.clamp_min(1.0)  # keeps lr below the curvature bound
-            g_a, g_s = torch.autograd.grad((loss / scale).sum(), [actions, states])
+            if self.step_rule == "gn":
+                if k % 10 == 0:  # diag(J^T J) wrt actions and states, refreshed every 10
+                    curv_a, curv_s = _lifted.jacobian_diag(model, prev, actions, wrt_states=True)
+                g_a, g_s = torch.autograd.grad(loss.sum(), [actions, states])
+            else:
+                scale = lam.max(-1).values.clamp_min(1.0)  # keeps lr below the curvature bound
+                g_a, g_s = torch.autograd.grad((loss / scale).sum(), [actions, states])
             with torch.no_grad():
-                actions = actions - self.lr * g_a
+                if curv_a is not None and curv_s is not None:
+                    # diagonal Gauss-Newton: each residual's weight times diag(J^T J)
+                    out = (torch.relu(actions - high) + torch.relu(low - actions)) > 0
+                    c_a = lam[..., None] * curv_a + lam_a[:, None, None] * out
+                    actions = actions - self.lr * _lifted.gn_step(g_a, c_a, 1.0, half)
+                    c_s = lam[:, :-1, None] + lam[:, 1:, None] * curv_s[:, 1:]
+                    states = states - self.lr * g_s / (2 * c_s)
+                else:
+                    actions = actions - self.lr * g_a
+                    states = states - self.lr * g_s
                 if contracts.is_discrete(model):  # relaxed one-hots stay on the simplex
                     actions = _lifted.project(model, actions, low, high)
-                states = states - self.lr * g_s
                 # dual ascent on the constraint weights
                 lam = (lam + self.dual_lr * resid.detach()).clamp_max(self.max_weight)
                 lam_a = (lam_a + self.dual_lr * viol.detach()).clamp_max(self.max_weight)
@@ -165,6 +205,11 @@ class LatCo:
             "time_s": time.perf_counter() - start,
             "virtual_states": states.detach(),
         }
+        if self.refine_steps > 0 and not contracts.is_discrete(model):
+            best_actions, _ = _lifted.refine(
+                model, z0, z_goal, best_actions, low, high, cost_fn, self.refine_steps,
+                self.lr_refine,
+            )  # fmt: skip
         actions = _lifted.harden(model, best_actions)
         result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, cost_fn, "latco")
         return PlanResult(actions=actions, cost=result_cost, info=info)
