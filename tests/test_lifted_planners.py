@@ -117,7 +117,12 @@ def test_shooting_curvature_explodes_and_lifted_stays_bounded():
 # -- long horizons on LinearExpansive (expansion 1.15), true dynamics ------------------------
 
 
-def test_rollout_gd_fails_at_long_horizon_where_lifted_planners_succeed():
+# the literal rule of the paper (plain steps, goal weight 0.2) and the default
+LITERAL = {"step_rule": "sgd", "gamma": 0.2}
+
+
+@pytest.mark.parametrize("rule", [{}, LITERAL], ids=["default", "literal"])
+def test_rollout_gd_fails_at_long_horizon_where_lifted_planners_succeed(rule):
     model, z0, goal = linear_problems(10)
     # plain SGD with the step size that works at horizon 10 ...
     lr = 0.05
@@ -127,7 +132,8 @@ def test_rollout_gd_fails_at_long_horizon_where_lifted_planners_succeed():
         dist_gd = rollout_gd(model, z0, goal, horizon, lr, iterations=100)
         assert (dist_gd > 1.0).float().mean() >= 0.8
         # GRASP and LatCo at their own fixed settings end within the success radius (0.1)
-        for planner in (GRASP(**GRASP_LINEAR, seed=1), LatCo(**LATCO_LINEAR)):
+        latco = LatCo(**LATCO_LINEAR, **({"step_rule": "sgd", "lr": 0.2} if rule else {}))
+        for planner in (GRASP(**GRASP_LINEAR, **rule, seed=1), latco):
             result = planner.plan(model, z0, goal, horizon)
             dist = result.cost.sqrt()
             assert (dist < 0.1).float().mean() >= 0.8, (type(planner).__name__, horizon, dist)
@@ -282,6 +288,37 @@ def test_sync_switch_and_sync_never_raises_rollout_cost():
     after_a, _, after = g._sync(model, z0, goal, actions, low, high, contracts.goal_cost, 0)
     assert bool((after <= before).all()) and bool((after < before).any())
     assert float(after_a.abs().max()) <= 1.0
+
+
+def test_cem_sync_lowers_the_rollout_cost_and_the_dynamics_gap():
+    from wmplan_agents import problems
+
+    for ps in (problems.double_integrator(6, 20, seed=77), problems.tanh_mlp(6, 40, seed=78)):
+        # one CEM sync from the lifted phase's plan never raises a problem's rollout cost
+        g = GRASP(sync="cem", seed=3)
+        assert g.sync_steps == 5
+        low, high = contracts.action_bounds(ps.model, dtype=torch.float64)
+        actions = 0.3 * torch.rand(6, ps.horizon, low.shape[0], dtype=torch.float64) - 0.15
+        states = contracts.rollout(ps.model, ps.z0, ps.actions)[:, :-1]  # disagreeing states
+        g._gen = g.rng.for_plan("cpu")
+        before = contracts.goal_cost(contracts.rollout(ps.model, ps.z0, actions), actions, ps.goal)
+        a, traj, after = g._sync_cem(
+            ps.model, ps.z0, ps.goal, actions, states, low, high, contracts.goal_cost, 0
+        )
+        assert bool((after <= before).all()) and bool((after < before).any())
+        assert float(a.abs().max()) <= 1.0
+        torch.testing.assert_close(traj, contracts.rollout(ps.model, ps.z0, a))
+        # a whole plan with CEM syncs ends with a smaller gap between the virtual states and
+        # the model (the Eq. 8 defects) and a lower cost than the same plan without syncs
+        kw = {"iterations": 300, "state_noise": 0.01, "noise_decay": "cosine", "noise_until": 0.5}
+        none = GRASP(**kw, sync_every=0).plan(ps.model, ps.z0, ps.goal, ps.horizon)
+        cem = GRASP(**kw, sync="cem").plan(ps.model, ps.z0, ps.goal, ps.horizon)
+        assert float(cem.info["defects"].median()) < float(none.info["defects"].median())
+        assert float(cem.cost.median()) < float(none.cost.median())
+    with pytest.raises(ValueError, match="sync"):
+        GRASP(sync="lbfgs")
+    with pytest.raises(ValueError, match="sync_elites"):
+        GRASP(sync="cem", sync_samples=4, sync_elites=8)
 
 
 class ScaledModel(EnvModel):
