@@ -169,12 +169,12 @@ def jacobian_diag(model: Any, prev: Tensor, actions: Tensor, *, wrt_states: bool
     return (diags[0], diags[1]) if wrt_states else diags[0]
 
 
-def gn_step(grad: Tensor, curvature: Tensor, weight: float, max_step: Tensor) -> Tensor:
-    """``grad / (2 * weight * curvature)``, clipped elementwise to ``[-max_step, max_step]``
-    (a trust region in the input's units, for entries with almost no curvature)."""
+def gn_denominator(curvature: Tensor, weight: float) -> Tensor:
+    """``2 * weight * diag(J^T J)``, floored per problem at ``1e-12`` of its largest entry, so a
+    gradient divided by it is a diagonal Gauss-Newton step (the caller clips it to a trust
+    region in the input's units, for entries with almost no curvature)."""
     floor = 1e-12 * curvature.flatten(1).amax(-1).clamp_min(1e-30)
-    denom = 2 * weight * torch.maximum(curvature, floor.reshape(-1, *[1] * (grad.dim() - 1)))
-    return torch.maximum(torch.minimum(grad / denom, max_step), -max_step)
+    return 2 * weight * torch.maximum(curvature, floor.reshape(-1, *[1] * (curvature.dim() - 1)))
 
 
 def refine(

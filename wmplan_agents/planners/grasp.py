@@ -260,51 +260,51 @@ class GRASP:
         best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
         best_at = torch.full((b,), -1, dtype=torch.long, device=z0.device)
         adam = _lifted.AdamStep() if self.step_rule == "adam" else None
-        curv: Tensor | None = None  # diag(J_a^T J_a), refreshed every 10 iterations ("gn")
+        denom: Tensor | None = None  # the Gauss-Newton scale, refreshed every 10 iterations
         half = (high - low) / 2
+        # s_0 .. s_T in one tensor (s_0 = z0 and s_T = g fixed), so each iteration slices it
+        path = torch.cat([z0[:, None], states, z_goal[:, None]], dim=1)
         for k in range(self.iterations):
-            actions.requires_grad_(True)
-            states.requires_grad_(True)
-            prev = torch.cat([z0[:, None], states], dim=1)  # s_0 .. s_{T-1}
-            if self.stop_gradient:
-                prev = prev.detach()  # sg(s_t), Eq. (8)
-            a_in = self._noisy(actions)
+            path.requires_grad_(True)
+            prev = path[:, :-1].detach() if self.stop_gradient else path[:, :-1]  # sg(s_t), Eq. 8
+            nxt = path[:, 1:]  # s_1 .. s_T = g
+            a_in = self._noisy(actions.requires_grad_(True))
             # one batched model call over all B*T one-step predictions
             pred = model.step(prev.reshape(b * t_len, d), a_in.reshape(b * t_len, -1))
             pred = pred.reshape(b, t_len, d)
-            bad = _lifted.first_nonfinite_step(pred)
-            if bad is not None:
-                raise PlanningError(
-                    f"grasp: the model returned a non-finite one-step prediction at iteration "
-                    f"{k}, time step {bad}"
-                )
-            nxt = torch.cat([states, z_goal[:, None]], dim=1)  # s_1 .. s_T = g
-            dyn = ((pred - nxt) ** 2).sum(-1).sum(-1)  # Eq. (8)
-            loss = dyn + gamma * base.call_cost(goal_term, pred, actions, z_goal)  # Eq. 10
+            dyn = ((pred - nxt) ** 2).sum((1, 2))  # Eq. (8)
+            loss = dyn  # Eq. (10); the goal term is skipped at weight 0, not multiplied by it
+            if gamma > 0:
+                loss = loss + gamma * base.call_cost(goal_term, pred, actions, z_goal)
+            total = loss.sum()
+            if not math.isfinite(
+                float(total.detach())
+            ):  # one check per iteration; details if it fails
+                self._raise_nonfinite(pred, k)
             if self.step_rule == "gn" and k % 10 == 0:
-                curv = _lifted.jacobian_diag(model, prev, a_in)
-            g_a, g_s = torch.autograd.grad(loss.sum(), [actions, states], allow_unused=True)
+                denom = _lifted.gn_denominator(_lifted.jacobian_diag(model, prev, a_in), 1 + gamma)
+            g_a, g_s = torch.autograd.grad(total, [actions, path], allow_unused=True)
             with torch.no_grad():
-                if curv is not None:
-                    step = _lifted.gn_step(g_a, curv, 1.0 + gamma, half)
+                if denom is not None:
+                    step = torch.clamp(g_a / denom, -half, half)
                 elif adam is not None:
                     step = adam.direction(g_a) * half
                 else:
                     step = g_a
                 actions = _lifted.project(model, actions - self.lr_actions * step, low, high)
-                if g_s is not None:
-                    states = states - self.lr_states * g_s
-                else:
-                    states = states.detach()
+                path = path.detach()
+                if g_s is not None and t_len > 1:
+                    path[:, 1:-1] -= self.lr_states * g_s[:, 1:-1]
                 sigma = self.noise_at(k)
-                if sigma > 0:  # Langevin-style state noise, Eq. (5) / Algorithm 1 line 6
-                    states = states + sigma * _lifted.randn(self._gen, tuple(states.shape), states)
+                if sigma > 0 and t_len > 1:  # Langevin-style state noise, Eq. (5) / Alg. 1 l. 6
+                    shape = (b, t_len - 1, d)
+                    path[:, 1:-1] += sigma * _lifted.randn(self._gen, shape, path)
             history.append(loss.detach())
             defects = dyn.detach()
             if self.sync_every > 0 and self.sync_steps > 0 and (k + 1) % self.sync_every == 0:
                 if self.sync == "cem":
                     actions, traj, sync_cost = self._sync_cem(
-                        model, z0, z_goal, actions, states.detach(), low, high, final_cost, k
+                        model, z0, z_goal, actions, path[:, 1:-1], low, high, final_cost, k
                     )
                 else:
                     actions, traj, sync_cost = self._sync(
@@ -316,7 +316,7 @@ class GRASP:
                         model, z0, z_goal, actions, final_cost, best_a, best_cost, best_at, k + 1
                     )
                 if self.sync_states and t_len > 1:
-                    states = traj[:, :-1].detach().clone()
+                    path[:, 1:-1] = traj[:, :-1].detach()
 
         actions = _lifted.harden(model, actions.detach())
         result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, final_cost, "grasp")
@@ -332,11 +332,24 @@ class GRASP:
             "sync_cost_history": torch.stack(sync_history) if sync_history else torch.zeros(0, b),
             "iterations": self.iterations,
             "time_s": time.perf_counter() - start,
-            "virtual_states": states.detach(),
+            "virtual_states": path[:, 1:-1].detach().clone(),
             "defects": defects,
             "best_at": best_at,
         }
         return PlanResult(actions=actions, cost=result_cost, info=info)
+
+    @staticmethod
+    def _raise_nonfinite(pred: Tensor, k: int) -> None:
+        bad = _lifted.first_nonfinite_step(pred)
+        if bad is not None:
+            raise PlanningError(
+                f"grasp: the model returned a non-finite one-step prediction at iteration {k}, "
+                f"time step {bad}"
+            )
+        raise PlanningError(
+            f"grasp: the lifted loss is non-finite at iteration {k} although the model's "
+            "one-step predictions are finite (check the cost)"
+        )
 
     def _keep_best(
         self,

@@ -27,14 +27,17 @@ class LatCo:
     (final-state distance) is then zero, and ``L`` is the weighted Eq. (4). The dynamics weights
     ``lam_t`` (one per time step) and the action-bound weight ``lam_a`` start at 1 and rise by
     dual ascent, ``lam <- min(lam + dual_lr * violation, max_weight)`` every iteration (LatCo's
-    Lagrangian updates). Actions move freely during optimisation (the bound penalty pulls them
-    back); every ``eval_every`` iterations the current actions, clamped into the bounds, are
-    rolled out and the best plan by rolled-out cost is kept.
+    Lagrangian updates). With ``step_rule="sgd"`` the actions move freely during optimisation
+    (the bound penalty pulls them back); with the default ``"gn"`` they are projected into the
+    bounds after every step instead (no ``lam_a``: a step clipped to the box needs no penalty,
+    and it is fewer operations per iteration). Every ``eval_every`` iterations the current
+    actions, clamped into the bounds, are rolled out and the best plan by rolled-out cost is
+    kept.
 
     Steps (``step_rule``). The original solves each step with Levenberg-Marquardt; the default
     here, ``"gn"``, is its diagonal: each gradient is divided by the diagonal of its
-    Gauss-Newton curvature (for ``a_t``: ``2 lam_t diag(J_a^T J_a)`` plus ``2 lam_a`` where out
-    of bounds, clipped to the action half-range; for ``s_t``: ``2 lam_{t-1} + 2 lam_t
+    Gauss-Newton curvature (for ``a_t``: ``2 lam_t diag(J_a^T J_a)``, the step clipped to the
+    action half-range; for ``s_t``: ``2 lam_{t-1} + 2 lam_t
     diag(J_s^T J_s)``), computed exactly (``_lifted.jacobian_diag``, refreshed every 10
     iterations), so the steps do not depend on the scale of the model's Jacobians or of the
     weights. ``"sgd"`` is plain gradient descent with step size ``lr / max_t lam_t`` per problem
@@ -147,6 +150,7 @@ class LatCo:
         rolled: list[Tensor] = []
         half = (high - low) / 2
         curv_a = curv_s = None
+        path = torch.cat([z0[:, None], states, z_goal[:, None]], dim=1)  # s_0 .. s_T
         for k in range(self.iterations + 1):
             if k % self.eval_every == 0 or k == self.iterations:
                 best_actions, best_cost = self._keep_best(
@@ -155,46 +159,48 @@ class LatCo:
                 rolled.append(best_cost.clone())
             if k == self.iterations:
                 break
-            actions.requires_grad_(True)
-            states.requires_grad_(True)
-            prev = torch.cat([z0[:, None], states], dim=1)  # s_0 .. s_{T-1}, gradients flow
-            pred = model.step(prev.reshape(b * t_len, d), actions.reshape(b * t_len, -1))
-            pred = pred.reshape(b, t_len, d)
-            bad = _lifted.first_nonfinite_step(pred)
-            if bad is not None:
-                raise PlanningError(
-                    f"latco: the model returned a non-finite one-step prediction at iteration "
-                    f"{k}, time step {bad}"
-                )
-            nxt = torch.cat([states, z_goal[:, None]], dim=1)  # s_1 .. s_T = g
+            path.requires_grad_(True)
+            prev, nxt = path[:, :-1], path[:, 1:]  # gradients flow through both
+            pred = model.step(prev.reshape(b * t_len, d), actions.requires_grad_(True).reshape(
+                b * t_len, -1)).reshape(b, t_len, d)  # fmt: skip
             resid = ((pred - nxt) ** 2).sum(-1)  # [B, T]
-            viol = (torch.relu(actions - high) + torch.relu(low - actions)) ** 2
-            viol = viol.sum(-1).sum(-1)  # [B]
-            loss = base.call_cost(cost_fn, nxt, actions, z_goal) + (lam * resid).sum(-1)
-            loss = loss + lam_a * viol
-            if self.step_rule == "gn":
+            gn = self.step_rule == "gn"
+            loss = (lam * resid).sum(-1)
+            if cost is not None:  # the default (final-state) cost of [s_1 .. s_{T-1}, g] is 0
+                loss = loss + base.call_cost(cost_fn, nxt, actions, z_goal)
+            if gn:
                 if k % 10 == 0:  # diag(J^T J) wrt actions and states, refreshed every 10
                     curv_a, curv_s = _lifted.jacobian_diag(model, prev, actions, wrt_states=True)
-                g_a, g_s = torch.autograd.grad(loss.sum(), [actions, states])
-            else:
-                scale = lam.max(-1).values.clamp_min(1.0)  # keeps lr below the curvature bound
-                g_a, g_s = torch.autograd.grad((loss / scale).sum(), [actions, states])
+            else:  # plain steps: divided by the largest weight, keeping lr below the bound
+                loss = loss / lam.max(-1).values.clamp_min(1.0)
+            total = loss.sum()
+            if not math.isfinite(float(total.detach())):  # one check; details if it fails
+                self._raise_nonfinite(pred, k)
+            g_a, g_s = torch.autograd.grad(total, [actions, path])
             with torch.no_grad():
-                if curv_a is not None and curv_s is not None:
-                    # diagonal Gauss-Newton: each residual's weight times diag(J^T J)
-                    out = (torch.relu(actions - high) + torch.relu(low - actions)) > 0
-                    c_a = lam[..., None] * curv_a + lam_a[:, None, None] * out
-                    actions = actions - self.lr * _lifted.gn_step(g_a, c_a, 1.0, half)
-                    c_s = lam[:, :-1, None] + lam[:, 1:, None] * curv_s[:, 1:]
-                    states = states - self.lr * g_s / (2 * c_s)
-                else:
-                    actions = actions - self.lr * g_a
-                    states = states - self.lr * g_s
-                if contracts.is_discrete(model):  # relaxed one-hots stay on the simplex
+                path = path.detach()
+                if gn and curv_a is not None and curv_s is not None:
+                    # diagonal Gauss-Newton: each residual's weight times diag(J^T J); the
+                    # actions are projected into the bounds
+                    c_a = (lam[..., None] * curv_a).clamp_min_(1e-30)
+                    step = torch.clamp(g_a / c_a, -half, half)
+                    actions = actions - (0.5 * self.lr) * step
                     actions = _lifted.project(model, actions, low, high)
-                # dual ascent on the constraint weights
-                lam = (lam + self.dual_lr * resid.detach()).clamp_max(self.max_weight)
-                lam_a = (lam_a + self.dual_lr * viol.detach()).clamp_max(self.max_weight)
+                    c_s = torch.addcmul(lam[:, :-1, None], lam[:, 1:, None], curv_s[:, 1:])
+                    path[:, 1:-1].addcdiv_(g_s[:, 1:-1], c_s, value=-0.5 * self.lr)
+                else:  # the bound penalty lam_a ||excess||^2, its weight raised by dual ascent
+                    excess = actions - torch.maximum(torch.minimum(actions, high), low)
+                    viol = (excess**2).sum((1, 2))  # [B]
+                    scale = lam.max(-1).values.clamp_min(1.0)
+                    loss = loss + lam_a * viol / scale
+                    g_a = g_a + 2 * (lam_a / scale)[:, None, None] * excess
+                    actions = actions - self.lr * g_a
+                    path[:, 1:-1] -= self.lr * g_s[:, 1:-1]
+                    if contracts.is_discrete(model):  # relaxed one-hots stay on the simplex
+                        actions = _lifted.project(model, actions, low, high)
+                    lam_a = torch.add(lam_a, viol, alpha=self.dual_lr).clamp_max_(self.max_weight)
+                # dual ascent on the dynamics weights
+                lam = torch.add(lam, resid.detach(), alpha=self.dual_lr).clamp_max_(self.max_weight)
             history.append(loss.detach())
 
         info = {
@@ -203,7 +209,7 @@ class LatCo:
             "weights": lam,
             "iterations": self.iterations,
             "time_s": time.perf_counter() - start,
-            "virtual_states": states.detach(),
+            "virtual_states": path[:, 1:-1].detach().clone(),
         }
         if self.refine_steps > 0 and not contracts.is_discrete(model):
             best_actions, _ = _lifted.refine(
@@ -213,6 +219,19 @@ class LatCo:
         actions = _lifted.harden(model, best_actions)
         result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, cost_fn, "latco")
         return PlanResult(actions=actions, cost=result_cost, info=info)
+
+    @staticmethod
+    def _raise_nonfinite(pred: Tensor, k: int) -> None:
+        bad = _lifted.first_nonfinite_step(pred)
+        if bad is not None:
+            raise PlanningError(
+                f"latco: the model returned a non-finite one-step prediction at iteration {k}, "
+                f"time step {bad}"
+            )
+        raise PlanningError(
+            f"latco: the lifted loss is non-finite at iteration {k} although the model's "
+            "one-step predictions are finite (check the cost)"
+        )
 
     def _keep_best(
         self,
