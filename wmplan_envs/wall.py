@@ -151,7 +151,11 @@ class WallSingleEnv(GoalEnv):
     ## Starting State
 
     The reference's sampling: start ``x ~ U[7.4, 25.6]``, goal ``x ~ U[38.4, 56.6]``, both
-    ``y ~ U[7.4, 56.6]``; with probability 0.5 the sides swap.
+    ``y ~ U[7.4, 56.6]``; with probability 0.5 the sides swap. ``reset(options={"start": (x,
+    y), "goal": (x, y), "door_y": y})`` fixes any of the three instead (each drawn as above when
+    absent; the random draws are made either way, so the others do not change): positions
+    inside the field and off the middle wall, a door inside ``[door_low, door_high]``; anything
+    else raises ``ValueError``.
 
     ## Episode End
 
@@ -272,9 +276,42 @@ class WallSingleEnv(GoalEnv):
             start_x, goal_x = goal_x, start_x
         self._pos = np.array([start_x, start_y])
         self._goal = np.array([goal_x, goal_y])
+        if options:
+            self._apply_options(options)
         self._goal_image = None
         obs, info = self._obs_info()
         return obs, info
+
+    def _apply_options(self, options: dict[str, Any]) -> None:
+        unknown = set(options) - {"start", "goal", "door_y"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; expected start/goal/door_y")
+        if "door_y" in options:
+            door = check_real("door_y", options["door_y"], self.door_low, self.door_high)
+            self._door_y = float(door)
+        for key in ("start", "goal"):
+            if key not in options:
+                continue
+            try:
+                xy = np.asarray(options[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                xy = np.zeros(0)
+            lo, hi = BORDER_LOW, BORDER_HIGH
+            if (
+                xy.shape != (2,)
+                or not np.isfinite(xy).all()
+                or not (lo < xy[0] < hi and lo < xy[1] < hi)
+                or abs(xy[0] - WALL_X) <= WALL_HALF
+            ):
+                raise ValueError(
+                    f"reset option {key!r} must be a finite (x, y) inside the field ({lo}, {hi})"
+                    f" and off the middle wall (|x - {WALL_X}| > {WALL_HALF}), got "
+                    f"{options[key]!r}"
+                )
+            if key == "start":
+                self._pos = xy.copy()
+            else:
+                self._goal = xy.copy()
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         action = self._validate_action(action).astype(np.float64)

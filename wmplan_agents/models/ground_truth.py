@@ -76,6 +76,10 @@ class GroundTruthModel:
             z = self.transition(z, env_action)
         return z
 
+    def to_state(self, z: Tensor) -> Tensor:
+        """The env state of a latent: the latent itself."""
+        return z
+
     def __repr__(self) -> str:
         owner = getattr(getattr(self.transition, "__self__", None), "spec", None)
         name = owner.id if owner is not None else getattr(self.transition, "__qualname__", "?")

@@ -74,6 +74,12 @@ class Problems:
     goal_states: np.ndarray  # [n, state]
     start_success: np.ndarray  # [n] the start already passes the success test
     goal_actions: np.ndarray  # [n, horizon, ...] env actions that reach each goal from its start
+    reset_options: list[dict[str, Any]] | None = None  # per problem, for env.reset(options=)
+
+    def reset(self, env: Any, i: int) -> Any:
+        """Reset ``env`` to problem ``i``'s start: ``(obs, info)``."""
+        opts = None if self.reset_options is None else self.reset_options[i]
+        return env.reset(seed=self.seeds[i], options=opts)
 
     @property
     def n(self) -> int:
@@ -171,8 +177,8 @@ def execute(problems: Problems, env_actions: np.ndarray) -> tuple[np.ndarray, np
     env = _make(problems.env_name, problems.horizon)
     final = np.zeros(problems.n, dtype=bool)
     anytime = np.zeros(problems.n, dtype=bool)
-    for i, seed in enumerate(problems.seeds):
-        _, info = env.reset(seed=seed)
+    for i in range(problems.n):
+        _, info = problems.reset(env, i)
         hit = False
         for action in env_actions[i]:
             _, _, _, _, info = env.step(action)
@@ -227,6 +233,8 @@ class Cell:
     success_model: list[bool] | None  # full budget, model's predicted final state
     time_to_success: list[float]  # per trial; nan unless it succeeded at the full budget
     rung_successes: list[int]  # per rung, end-of-plan successes
+    rung_evals: list[int] = field(default_factory=list)  # per rung, model rows evaluated / n
+    rung_model_successes: list[int] = field(default_factory=list)  # per rung, under the model
     planned_cost: list[float] = field(default_factory=list)  # full budget, the planner's cost
     # per trial, like time_to_success but for success under the model (None without a decoder)
     time_to_success_model: list[float] | None = None
@@ -261,6 +269,37 @@ class Cell:
         return None if self.success_model is None else int(np.sum(self.success_model))
 
 
+class CountingModel:
+    """A world model that counts the rows it is asked to step (``rows``: one per one-step
+    prediction, forward passes only, ``rollout`` counted per step); every other attribute is the
+    wrapped model's. Planners see it as the model itself."""
+
+    def __init__(self, model: Any) -> None:
+        self.__dict__["_model"] = model
+        self.__dict__["rows"] = 0
+
+    def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        self.__dict__["rows"] += int(z.shape[0])
+        return self._model.step(z, a)
+
+    def __getattr__(self, name: str) -> Any:
+        inner = getattr(self.__dict__["_model"], name)
+        if name != "rollout":
+            return inner
+
+        def rollout(z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            self.__dict__["rows"] += int(z0.shape[0]) * int(actions.shape[1])
+            return inner(z0, actions)
+
+        return rollout
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "rows":
+            self.__dict__["rows"] = value
+        else:
+            setattr(self._model, name, value)
+
+
 def run_cell(
     model: Any,
     problems: Problems,
@@ -286,23 +325,30 @@ def run_cell(
     with torch.no_grad():
         z0 = model.encode(torch.as_tensor(problems.start_obs, dtype=torch.float32))
         zg = model.encode(torch.as_tensor(problems.goal_obs, dtype=torch.float32))
+    counter = CountingModel(model)
     rung_time, rung_ok, first = [], [], np.full(problems.n, math.nan)
+    rung_evals: list[int] = []
+    rung_model_ok: list[int] = []
     first_model = np.full(problems.n, math.nan)
     errors: list[str] = []
     fail = np.zeros(problems.n, dtype=bool)
     ok, anytime, model_ok, cost = fail, fail, None, [math.nan] * problems.n
     for iters in rungs:
         p = make_planner(planner, **{**planner_kwargs, "iterations": iters, "seed": seed})
+        counter.rows = 0
         start = time.perf_counter()
         try:
-            result = p.plan(model, z0, zg, steps)
+            result = p.plan(counter, z0, zg, steps)
         except contracts.PlanningError as err:  # a diverged plan fails every trial of the batch
             rung_time.append((time.perf_counter() - start) / problems.n)
+            rung_evals.append(counter.rows // problems.n)
             rung_ok.append(0)
+            rung_model_ok.append(0)
             errors.append(f"{iters} iterations: {err}")
             ok, anytime, model_ok, cost = fail, fail, None, [math.nan] * problems.n
             continue
         per = (time.perf_counter() - start) / problems.n
+        rung_evals.append(counter.rows // problems.n)
         ok, anytime = execute(problems, contracts.to_env_actions(model, result.actions))
         rung_time.append(per)
         rung_ok.append(int(ok.sum()))
@@ -315,6 +361,7 @@ def run_cell(
             None if decoded is None else _success(env, decoded, problems.goal_states).tolist()
         )
         env.close()
+        rung_model_ok.append(0 if model_ok is None else int(np.sum(model_ok)))
         if model_ok is not None:
             first_model = np.where(np.isnan(first_model) & model_ok, per, first_model)
         cost = result.cost.detach().double().cpu().numpy().tolist()
@@ -331,6 +378,8 @@ def run_cell(
         success_model=model_ok,
         time_to_success=np.where(ok, first, math.nan).tolist(),
         rung_successes=rung_ok,
+        rung_evals=rung_evals,
+        rung_model_successes=rung_model_ok,
         planned_cost=cost,
         errors=errors,
         time_to_success_model=(
