@@ -279,6 +279,87 @@ def reproduce_command(
         typer.echo(f"{kind}: {path}")
 
 
+@app.command("compare")
+def compare_command(
+    family: Annotated[
+        str, typer.Argument(help="problem family: wall-detour, wall-detour-wide or maze-arms")
+    ],
+    horizons: Annotated[
+        list[int] | None, typer.Option("--horizon", min=1, help="env steps (repeatable)")
+    ] = None,
+    planners: Annotated[
+        list[str] | None,
+        typer.Option("--planner", help="registered name or grasp-cem (repeatable; default all)"),
+    ] = None,
+    trials: Annotated[int, typer.Option(min=1, help="problems per horizon")] = 100,
+    model: Annotated[
+        str, typer.Option(help="'default' (the family's model) or a checkpoint path")
+    ] = "default",
+    closed_loop: Annotated[bool, typer.Option(help="also run each planner closed loop")] = True,
+    out: Annotated[str, typer.Option(help="output folder")] = "outputs/compare",
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
+) -> None:
+    """Compare planners on long-horizon detour problems: success (simulator and model) against
+    planning time and model evaluations; writes FAMILY.md, FAMILY.json and FAMILY.png."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from registry import PLANNERS
+    from wmplan_agents import compare
+
+    torch.set_num_threads(threads)
+    if family not in compare.FAMILIES:
+        raise typer.BadParameter(
+            f"unknown family {family!r}; expected one of {list(compare.FAMILIES)}"
+        )
+    chosen = dict(compare.DEFAULT_PLANNERS)
+    if planners:
+        by_name = {"grasp-cem": ("GRASP (CEM sync)", ("grasp", {"sync": "cem"}))}
+        for label, spec in compare.DEFAULT_PLANNERS.items():
+            if not spec[1]:  # the plain entries, by registry name
+                by_name[spec[0]] = (label, spec)
+        unknown = [p for p in planners if p not in by_name and p not in PLANNERS]
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown planners {unknown}; expected names from {sorted(PLANNERS)} or grasp-cem"
+            )
+        chosen = dict(by_name.get(p, (p, (p, {}))) for p in planners)
+    model_obj = None
+    if model != "default":
+        from wmplan_agents.checkpoint import CheckpointError, load
+
+        try:
+            model_obj = load(model)
+        except (CheckpointError, OSError) as err:
+            raise typer.BadParameter(str(err), param_hint="--model") from err
+    try:
+        result = compare.compare(
+            family,
+            tuple(horizons) if horizons else ((150,) if family == "maze-arms" else (50, 100)),
+            chosen,
+            n_trials=trials,
+            closed_loop=closed_loop,
+            model=model_obj,
+            echo=typer.echo,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(compare.report(result))
+    typer.echo(text)
+    (folder / f"{family}.md").write_text(text + "\n")
+    data = {
+        "cells": [dataclasses.asdict(c) for c in result.cells],
+        "closed": [dataclasses.asdict(c) for c in result.closed],
+    }
+    (folder / f"{family}.json").write_text(json.dumps(data))
+    typer.echo(f"plot: {compare.plot(result, folder / f'{family}.png')}")
+
+
 @app.command("collect")
 def collect_command(
     env_id: Annotated[str, typer.Argument(help="a registered env id, e.g. WMPlan/PushT-v0")],

@@ -28,8 +28,9 @@ rung (fractions of the planner's iterations), executes every plan open loop in t
 and scores it there and under the model (``reproduce.open_loop.run_cell``); with
 ``closed_loop=True`` it also runs each planner at its full budget as a receding-horizon agent
 (all problems as one batch; shrinking horizon: every ``replan_every`` model steps it replans
-the remaining steps from the states reached; success if the goal is reached at any step). Model evaluations
-are rows through ``model.step`` per problem (forward passes; backward passes not counted).
+the remaining steps from the states reached; success if the goal is reached at any step).
+Model evaluations are rows through ``model.step`` per problem (forward passes; backward passes
+not counted).
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""The long-horizon comparison: detour problems, the wide-latent model, evaluation counts,
+``compare`` and ``wmplan compare`` at a tiny size."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import wmplan_envs  # noqa: F401
+from wmplan_agents import compare
+from wmplan_agents.cli import app
+from wmplan_agents.reproduce.open_loop import CountingModel, execute
+
+torch.set_num_threads(1)
+
+
+def test_wall_reset_options_fix_start_goal_and_door():
+    env = gym.make("WMPlan/WallSingle-v0")
+    opts = {"start": (10.0, 20.0), "goal": (50.0, 40.0), "door_y": 30.0}
+    obs, info = env.reset(seed=3, options=opts)
+    np.testing.assert_allclose(info["state"], [10, 20, 30])
+    np.testing.assert_allclose(info["goal_state"], [50, 40, 30])
+    # the other draws are unchanged: only the door fixed
+    _, plain = env.reset(seed=3)
+    _, door_only = env.reset(seed=3, options={"door_y": 30.0})
+    np.testing.assert_allclose(door_only["state"][:2], plain["state"][:2])
+    for bad in ({"start": (32.0, 20.0)}, {"goal": (1.0, 2.0)}, {"door_y": 80.0}, {"speed": 1}):
+        with pytest.raises(ValueError):
+            env.reset(seed=0, options=bad)
+    env.reset(seed=0)  # still usable
+    env.step(np.zeros(2, dtype=np.float32))
+
+
+def test_detour_problems_are_detours_that_a_scripted_route_reaches():
+    problems = compare.detour_problems("wall-detour", 50, 6, seed=123)
+    assert problems.n == 6
+    for i in range(problems.n):
+        opts = problems.reset_options[i]
+        (sx, sy), (gx, gy), door = opts["start"], opts["goal"], opts["door_y"]
+        cross = sy + (gy - sy) * (32.0 - sx) / (gx - sx)
+        assert abs(cross - door) >= 12.0  # the straight line misses the door
+        assert (sx < 32.0) != (gx < 32.0)  # opposite sides of the wall
+    final, _ = execute(problems, problems.goal_actions)
+    assert final.all()
+    # doing nothing, or heading straight for the goal, does not reach it
+    straight = (
+        np.clip((problems.goal_states[:, None, :2] - problems.start_obs[:, None, :2]) * 0.5, -1, 1)
+        .repeat(50, axis=1)
+        .astype(np.float32)
+    )
+    assert execute(problems, straight)[1].sum() == 0
+    maze = compare.detour_problems("maze-arms", 150, 2, seed=5)
+    assert execute(maze, maze.goal_actions)[0].all()
+    with pytest.raises(ValueError, match="longer horizon"):
+        compare.detour_problems("maze-arms", 20, 1)
+    with pytest.raises(ValueError, match="family"):
+        compare.detour_problems("pusht-around", 50, 1)
+
+
+def test_wide_latent_model_is_exact_on_the_embedded_states():
+    base = compare.family_model("wall-detour")
+    wide = compare.WideLatentModel(base, dim=64)
+    x = torch.tensor([[10.0, 20.0, 30.0], [50.0, 40.0, 12.0]])
+    a = torch.rand(2, 10) * 2 - 1
+    z = wide.encode(x)
+    assert z.shape == (2, 64)
+    torch.testing.assert_close(wide.to_state(wide.step(z, a)), base.step(x, a), atol=1e-4, rtol=0)
+
+
+def test_counting_model_counts_the_rows_a_planner_evaluates():
+    from wmplan_agents.planners import make_planner
+
+    counter = CountingModel(compare.family_model("wall-detour"))
+    z0, goal = torch.tensor([[10.0, 20.0, 30.0]]), torch.tensor([[50.0, 40.0, 30.0]])
+    make_planner("cem", n_samples=40, n_elites=4, iterations=3).plan(counter, z0, goal, 6)
+    assert 40 * 6 * 3 <= counter.rows <= 40 * 6 * 3 + 6 * 10  # + the final scoring rollouts
+    assert counter.action_repeat == 5  # other attributes are the model's
+
+
+def test_compare_and_the_cli_at_a_tiny_size(tmp_path):
+    planners = {
+        "CEM": ("cem", {"n_samples": 30, "n_elites": 3, "iterations": 4}),
+        "GRASP (CEM sync)": ("grasp", {"sync": "cem", "iterations": 20, "sync_every": 10}),
+    }
+    result = compare.compare(
+        "wall-detour", (25,), planners, n_trials=3, fractions=(0.5, 1.0), closed_loop=True
+    )
+    assert [c.planner for c in result.cells] == ["CEM", "GRASP (CEM sync)"]
+    for c in result.cells:
+        assert len(c.rung_time_s) == len(c.rung_evals) == len(c.rung_model_successes) == 2
+        assert c.rung_evals[0] < c.rung_evals[1]
+        # exact dynamics: success under the model is success in the simulator
+        assert c.success_model == c.success
+    assert [r.planner for r in result.closed] == ["CEM", "GRASP (CEM sync)"]
+    lines = compare.report(result)
+    assert any(line.startswith("| CEM | ") for line in lines)
+    assert compare.plot(result, tmp_path / "c.png").exists()
+    out = CliRunner().invoke(
+        app,
+        ["compare", "wall-detour", "--horizon", "25", "--planner", "cem", "--trials", "2",
+         "--no-closed-loop", "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "wall-detour.md").exists() and (tmp_path / "wall-detour.png").exists()
+    bad = CliRunner().invoke(app, ["compare", "wall-detour", "--planner", "nope"])
+    assert bad.exit_code == 2 and "unknown planners" in bad.output
