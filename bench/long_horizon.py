@@ -3,6 +3,7 @@
 
     python -m bench.long_horizon --out results/long_horizon                      # all families
     python -m bench.long_horizon --families wall-detour --horizons 50 --trials 20
+    python -m bench.long_horizon --families maze-arms --trials 50 --replan-every 25
 
 Writes ``<family>.md`` (the tables), ``<family>.json`` (every cell) and ``<family>.png`` (success
 against time and against model evaluations) per family.
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--horizons", nargs="*", type=int, default=None)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--no-closed-loop", action="store_true")
+    parser.add_argument("--replan-every", type=int, default=2, help="model steps, closed loop")
     parser.add_argument("--out", type=Path, default=Path("results/long_horizon"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -43,6 +45,7 @@ def main() -> None:
             planners,
             n_trials=args.trials,
             closed_loop=not args.no_closed_loop,
+            replan_every=args.replan_every,
             echo=lambda line: print(line, flush=True),
         )
         text = "\n".join(compare.report(result))

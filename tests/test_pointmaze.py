@@ -185,3 +185,36 @@ def test_making_pointmaze_prints_no_adroit_notice():
 def test_bad_maze_maps_are_refused_before_reset_can_hang(maze_map, match):
     with pytest.raises(ValueError, match=match):
         gym.make("WMPlan/PointMaze-v0", maze_map=maze_map)
+
+
+def test_pixels_survive_a_pygame_window_closed_in_the_same_process(tmp_path):
+    # SDL's offscreen driver draws with EGL and terminates the process's EGL display when
+    # pygame closes its window, under MuJoCo's feet; the env initialises the display again
+    import subprocess
+    import sys
+
+    pytest.importorskip("pygame")
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import os\n"
+        "os.environ['SDL_VIDEODRIVER'] = 'offscreen'\n"
+        "import gymnasium as gym, numpy as np, wmplan_envs\n"
+        "maze = gym.make('WMPlan/PointMaze-v0', obs_type='pixels')\n"
+        "before, _ = maze.reset(seed=0)\n"
+        "pole = gym.make('CartPole-v1', render_mode='human')\n"
+        "pole.reset(seed=0)\n"
+        "pole.step(0)\n"
+        "pole.close()\n"
+        "after, _ = maze.reset(seed=0)\n"  # the open env renders again
+        "assert np.array_equal(before['observation'], after['observation'])\n"
+        "fresh = gym.make('WMPlan/PointMaze-v0', obs_type='pixels')\n"  # so does a new one
+        "again, _ = fresh.reset(seed=0)\n"
+        "assert np.array_equal(before['observation'], again['observation'])\n"
+        "maze.close(); fresh.close()\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    if "x11 not available" in run.stderr or "offscreen not available" in run.stderr:
+        pytest.skip("SDL has no offscreen video driver here")
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+    assert "Exception ignored" not in run.stderr

@@ -31,6 +31,47 @@ RENDER_HELP = (
 _TARGET_GROUP = 5  # site group of the red goal marker; hidden in observation images
 
 
+def _reinitialise_egl() -> bool:
+    """If MuJoCo renders with EGL and its display has been terminated behind its back (SDL's
+    ``SDL_Quit`` calls ``eglTerminate`` on the same default display), initialise it again.
+    Returns whether it did; False for other backends or a display that is still initialised."""
+    if os.environ.get("MUJOCO_GL") != "egl":
+        return False
+    try:
+        import mujoco.egl as mj_egl
+        from OpenGL import EGL
+    except ImportError:
+        return False
+    display = getattr(mj_egl, "EGL_DISPLAY", None)
+    if display is None:
+        return False
+    major, minor = EGL.EGLint(), EGL.EGLint()
+    try:  # a query fails on a terminated display
+        EGL.eglQueryString(display, EGL.EGL_VENDOR)
+        return False
+    except Exception:
+        pass
+    try:
+        return bool(EGL.eglInitialize(display, major, minor))
+    except Exception:
+        return False
+
+
+def _forget(renderer: Any) -> None:
+    """Drop a renderer whose GL context died with its EGL display, without freeing it again
+    (its ``close``, also called when it is garbage-collected, would raise)."""
+    renderer._mjr_context = None
+    renderer._gl_context = None
+
+
+def _render_error(err: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"MuJoCo could not create an offscreen renderer: {err}. MuJoCo picks its OpenGL backend "
+        f"from MUJOCO_GL when first imported (MUJOCO_GL is now {os.environ.get('MUJOCO_GL')!r}). "
+        + RENDER_HELP
+    )
+
+
 def _generator(state: dict[str, Any]) -> np.random.Generator:
     """A NumPy generator restored from ``bit_generator.state``."""
     bit_generator = getattr(np.random, state["bit_generator"])()
@@ -322,12 +363,16 @@ class PointMazeEnv(GoalEnv):
             model.vis.global_.offheight = max(model.vis.global_.offheight, size)
             try:
                 self._renderers[size] = mujoco.Renderer(model, size, size)
-            except Exception as err:
-                raise RuntimeError(
-                    f"MuJoCo could not create an offscreen renderer: {err}. MuJoCo picks its "
-                    "OpenGL backend from MUJOCO_GL when first imported "
-                    f"(MUJOCO_GL is now {os.environ.get('MUJOCO_GL')!r}). {RENDER_HELP}"
-                ) from err
+            except Exception as first:
+                # Another library may have terminated the process's EGL display that MuJoCo
+                # initialised once (SDL does so when pygame closes a window that it drew with
+                # EGL): initialise it again and retry once.
+                if not _reinitialise_egl():
+                    raise _render_error(first) from first
+                try:
+                    self._renderers[size] = mujoco.Renderer(model, size, size)
+                except Exception as err:
+                    raise _render_error(err) from err
             if self._render_data is None:
                 self._render_data = mujoco.MjData(model)
         return self._renderers[size]
@@ -354,7 +399,17 @@ class PointMazeEnv(GoalEnv):
         renderer.update_scene(data, camera=camera, scene_option=option)
         for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_SKYBOX):
             renderer.scene.flags[flag] = False
-        return renderer.render().copy()
+        try:
+            return renderer.render().copy()
+        except Exception:  # its context died with a terminated EGL display: make a new one
+            if not _reinitialise_egl():
+                raise
+            _forget(self._renderers.pop(size))
+            renderer = self._renderer(size)
+            renderer.update_scene(data, camera=camera, scene_option=option)
+            for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_SKYBOX):
+                renderer.scene.flags[flag] = False
+            return renderer.render().copy()
 
     def _image_of(self, xy: np.ndarray) -> np.ndarray:
         return self._draw(xy, self.image_size, show_goal=False)
@@ -373,7 +428,10 @@ class PointMazeEnv(GoalEnv):
 
     def close(self) -> None:
         for renderer in self._renderers.values():
-            renderer.close()
+            try:
+                renderer.close()
+            except Exception:  # its EGL display was terminated elsewhere: nothing left to free
+                _forget(renderer)
         self._renderers.clear()
         self._maze.close()
 
