@@ -105,7 +105,8 @@ def check_action(action: Any, space: spaces.Space) -> np.ndarray | int:
         raise ValueError(f"expected an action of shape {space.shape}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"action contains non-finite values (NaN or inf): {arr.tolist()}")
-    return np.clip(arr.astype(space.dtype), space.low, space.high)
+    # clip before the cast: a finite 1e300 clips to the bound instead of overflowing float32
+    return np.clip(arr, space.low, space.high).astype(space.dtype)
 
 
 class GoalEnv(gym.Env):

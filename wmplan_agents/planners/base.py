@@ -113,11 +113,25 @@ class RandomStream:
         return self.generator
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_positive(**values: float) -> None:
-    """Raise ``ValueError`` for any keyword argument that is not a finite number > 0."""
+    """Raise ``ValueError`` for any keyword argument that is not a finite number > 0 (finite in
+    float32 too: a larger value becomes inf in a float32 plan)."""
     for name, value in values.items():
         if not check_real(name, value) > 0:
             raise ValueError(f"{name} must be positive (> 0), got {value!r}")
+        check_f32(name, value)
+
+
+def check_f32(name: str, value: float) -> float:
+    """``value`` if it is finite in float32 (|value| <= 3.4e38), else ``ValueError``."""
+    if abs(float(value)) > FLOAT32_MAX:
+        raise ValueError(
+            f"{name} must be finite in float32 (|{name}| <= {FLOAT32_MAX:.3g}), got {value!r}"
+        )
+    return value
 
 
 def check_counts(**values: Any) -> list[int]:

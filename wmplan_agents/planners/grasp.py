@@ -172,8 +172,19 @@ class GRASP:
         ):
             if not base.check_real(name, value) >= 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            base.check_f32(name, value)
         if not (isinstance(noise_until, (int, float)) and 0.0 < noise_until <= 1.0):
             raise ValueError(f"noise_until must be a fraction in (0, 1], got {noise_until!r}")
+        if lr_states > 1:
+            raise ValueError(
+                f"lr_states must be in [0, 1] (0.5 moves a state onto its one-step prediction; "
+                f"above 1 the states diverge), got {lr_states!r}"
+            )
+        if step_rule == "gn" and lr_actions > 2:
+            raise ValueError(
+                f"lr_actions must be in [0, 2] with step_rule='gn' (a fraction of the diagonal "
+                f"Gauss-Newton step), got {lr_actions!r}"
+            )
         if step_rule not in _STEP_RULES:
             raise ValueError(f"step_rule must be one of {_STEP_RULES}, got {step_rule!r}")
         if noise_decay not in _DECAYS:
@@ -348,7 +359,8 @@ class GRASP:
             )
         raise PlanningError(
             f"grasp: the lifted loss is non-finite at iteration {k} although the model's "
-            "one-step predictions are finite (check the cost)"
+            "one-step predictions are finite: the virtual states or the cost overflowed (check "
+            "the step sizes and the cost)"
         )
 
     def _keep_best(

@@ -94,6 +94,7 @@ class LatCo:
         for name, value in (("lr", lr), ("dual_lr", dual_lr), ("init_noise", init_noise)):
             if not base.check_real(name, value) >= 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            base.check_f32(name, value)
         if not (isinstance(max_weight, (int, float)) and math.isfinite(max_weight)):
             raise ValueError(f"max_weight must be a finite number >= 1, got {max_weight!r}")
         if max_weight < 1:
@@ -107,6 +108,11 @@ class LatCo:
         self.warm_states = bool(warm_states)
         if step_rule not in ("gn", "sgd"):
             raise ValueError(f"step_rule must be one of ('gn', 'sgd'), got {step_rule!r}")
+        if step_rule == "gn" and not 0 < lr <= 2:
+            raise ValueError(
+                f"lr must be in (0, 2] with step_rule='gn' (a fraction of the diagonal "
+                f"Gauss-Newton step; above 2 it diverges), got {lr!r}"
+            )
         self.step_rule = step_rule
         self.refine_steps = base.check_int("refine_steps", refine_steps, 0)
         if not base.check_real("lr_refine", lr_refine) >= 0:
@@ -230,7 +236,8 @@ class LatCo:
             )
         raise PlanningError(
             f"latco: the lifted loss is non-finite at iteration {k} although the model's "
-            "one-step predictions are finite (check the cost)"
+            "one-step predictions are finite: the virtual states or the cost overflowed (check "
+            "the step sizes and the cost)"
         )
 
     def _keep_best(

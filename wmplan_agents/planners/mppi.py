@@ -82,7 +82,7 @@ class MPPI:
     ) -> None:
         n_samples, iterations = check_counts(n_samples=n_samples, iterations=iterations)
         check_positive(temperature=temperature, noise_std=noise_std)
-        if float(np.float32(temperature)) < float(np.finfo(np.float32).tiny):
+        if float(temperature) < float(np.finfo(np.float32).tiny):
             raise ValueError(
                 f"temperature must be at least {np.finfo(np.float32).tiny:.3g} (float32's "
                 f"smallest normal number) so that -cost / temperature stays finite, got "
