@@ -142,6 +142,24 @@ class RuggedLandscapeEnv(GoalEnv):
         ripples = 2.0 * torch.sin(0.5 * self.omega * d) ** 2
         return (d**2).sum(-1) + self.amplitude * ripples.sum(-1)
 
+    def smoothed_energy(self, x: Any, goal: Any, sigma: float) -> Any:
+        """The energy convolved with a Gaussian, ``E_sigma(x) = E_delta[E(x + delta)]``,
+        ``delta ~ N(0, sigma^2 I)``, in closed form (NumPy arrays or torch tensors ``[..., 2]``):
+        ``|d|^2 + 2 sigma^2 + amplitude * sum_i (1 - exp(-omega^2 sigma^2 / 2) cos(omega d_i))``.
+        The ripples shrink by ``exp(-omega^2 sigma^2 / 2)`` (0.011 at ``omega = 15``,
+        ``sigma = 0.2``); the basin keeps its slope."""
+        sigma = check_real("sigma", sigma, 0.0)
+        damp = float(np.exp(-0.5 * (self.omega * sigma) ** 2))
+        d = x - goal
+        if isinstance(d, np.ndarray):
+            cos = np.cos
+        else:
+            import torch
+
+            cos = torch.cos
+        ripples = 1.0 - damp * cos(self.omega * d)
+        return (d**2).sum(-1) + d.shape[-1] * sigma**2 + self.amplitude * ripples.sum(-1)
+
     def transition_torch(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Batched, differentiable transition, identical to ``step``."""
         import torch

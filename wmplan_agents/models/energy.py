@@ -104,3 +104,20 @@ def energy_dataset(env: Any, n_samples: int, goal: np.ndarray, seed: int = 0) ->
     x = rng.uniform(-env.bound, env.bound, size=(n_samples, 2))
     e = env.energy(x, np.asarray(goal, dtype=np.float64))
     return ArrayDataset({"x": x.astype(np.float32), "energy": e.astype(np.float32)})
+
+
+def smoothed_energy_dataset(
+    env: Any, n_samples: int, goal: np.ndarray, sigma: float, seed: int = 0
+) -> ArrayDataset:
+    """``{"x": [N, 2], "energy": [N]}`` with noisy targets ``E(x + delta)``, ``delta ~ N(0,
+    sigma^2 I)`` (one draw per point): the least-squares fit of these targets is the smoothed
+    energy ``E_sigma(x) = E[E(x + delta)]`` (the landscape convolved with the Gaussian), which
+    is what a coarse, mollified level of a hierarchy learns without ever seeing ``E_sigma``."""
+    env = getattr(env, "unwrapped", env)
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-env.bound, env.bound, size=(n_samples, 2))
+    delta = rng.normal(0.0, sigma, size=x.shape)
+    e = env.energy(x + delta, np.asarray(goal, dtype=np.float64))
+    return ArrayDataset({"x": x.astype(np.float32), "energy": e.astype(np.float32)})
