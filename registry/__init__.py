@@ -5,6 +5,6 @@ and ``wmplan_agents.planners.make_planner`` looks planner names up in :data:`PLA
 """
 
 from registry.envs import ENVS, EnvEntry, register_envs
-from registry.planners import PLANNERS, PlannerEntry
+from registry.planners import PLANNERS, PlannerEntry, single_level_planners
 
-__all__ = ["ENVS", "PLANNERS", "EnvEntry", "PlannerEntry", "register_envs"]
+__all__ = ["ENVS", "PLANNERS", "EnvEntry", "PlannerEntry", "register_envs", "single_level_planners"]

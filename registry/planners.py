@@ -20,6 +20,12 @@ class PlannerEntry:
     replan_every: int
     kwargs: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    two_level: bool = False  # plans only with a two-level model (one with coarse_model())
+
+
+def single_level_planners() -> list[str]:
+    """The names of the planners that plan with any world model, sorted."""
+    return sorted(name for name, entry in PLANNERS.items() if not entry.two_level)
 
 
 PLANNERS: dict[str, PlannerEntry] = {}
@@ -110,5 +116,16 @@ _add(
         replan_every=5,
         kwargs={"iterations": 400},
         summary="LatCo: joint state/action collocation, dynamics penalty raised by dual ascent",
+    )
+)
+_add(
+    PlannerEntry(
+        name="coarse-to-fine",
+        entry_point="wmplan_agents.planners.hierarchical:CoarseToFine",
+        horizon=50,
+        replan_every=10,
+        kwargs={"coarse": "gd", "fine": "gd"},
+        summary="two-level models (HELM): plan on the coarse level, refine on the fine one",
+        two_level=True,
     )
 )

@@ -83,8 +83,15 @@ def test_spectral_cliff_tiny(tmp_path):
         epochs=2,
         max_horizon=12,
         n_rollouts=4,
+        coarse_k=4,
+        n_plans=3,
     )
     assert (tmp_path / "spectral_cliff.png").stat().st_size > 0
+    # the hierarchy: norms through the coarse level at T = 4, 8, 12, and three planning arms
+    assert r.coarse_horizons == [4, 8, 12] and all(v > 0 for v in r.coarse_norm)
+    assert set(r.planning) == {"flat", "coarse", "coarse-to-fine"}
+    assert all(0 <= ok <= 3 and t > 0 for ok, t in r.planning.values())
+    assert "coarse level" in lines[0]
     data = _json(r)
     assert data["paper"]["flat_norm_T50"] == 1712.0
     assert "1712" in lines[0] and "T=12" in lines[0]

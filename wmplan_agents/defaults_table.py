@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
-from registry import PLANNERS
+from registry import PLANNERS, single_level_planners
 from registry.catalogue import DEFAULT_PROBLEMS
 
 
@@ -110,7 +110,7 @@ def defaults_table(
     MPCAgent keyword arguments for every cell (for tuning; the table itself uses none)."""
     if episodes < 1 or workers < 1:
         raise ValueError(f"episodes and workers must be >= 1, got {episodes}, {workers}")
-    planners = list(planners or PLANNERS)
+    planners = list(planners or single_level_planners())
     unknown = sorted(set(planners) - set(PLANNERS))
     if unknown:
         raise ValueError(f"unknown planners {unknown}; expected some of {sorted(PLANNERS)}")

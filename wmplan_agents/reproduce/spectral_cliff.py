@@ -11,10 +11,20 @@ prediction error against the true rollout.
 A model that predicts well must follow the true norm, which grows like ``expansion^T``; a model
 whose norm stays far below it cannot follow the true trajectory over long horizons. Both sides
 are reported.
+
+**The hierarchy** (``hierarchy=True``): a two-level :class:`~wmplan_agents.models.HELM` (fine
+one-step level and coarse ``coarse_k``-step level, both with the spectral penalty) on the same
+data. ``||d z_T / d a_0||`` is measured through its coarse level (``T / coarse_k`` coarse steps,
+``a_0`` the first env action inside the first coarse action) and its fine level, beside the flat
+model's. Then open-loop planning at ``T = max_horizon`` on ``n_plans`` env problems with the
+``gd`` preset: on the flat model (``T`` steps), on the coarse level alone (``T / coarse_k``
+steps), and coarse-to-fine (``planners.hierarchical.CoarseToFine``, GD on both levels); every
+plan is executed in the env, success is the env's test at the end, time per problem.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +62,9 @@ class SpectralCliffSettings:
     spectral_weight: float = 0.001
     max_horizon: int = 50
     n_rollouts: int = 64
+    hierarchy: bool = True  # also the two-level HELM: coarse-level norms and planning
+    coarse_k: int = 5
+    n_plans: int = 20
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -74,6 +87,11 @@ class SpectralCliffResult:
     rel_error: dict[str, list[float]]
     one_step_val_mse: dict[str, float]
     train_time_s: dict[str, float]
+    # the hierarchy: norms through the coarse level at T = k, 2k, ... (index T / k - 1) and
+    # planning at T = max_horizon: arm -> (successes, seconds per problem)
+    coarse_horizons: list[int] = field(default_factory=list)
+    coarse_norm: list[float] = field(default_factory=list)
+    planning: dict[str, tuple[int, float]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
     def at(self, horizon: int) -> dict[str, float]:
@@ -128,7 +146,92 @@ def train_models(s: SpectralCliffSettings, progress: bool = False) -> tuple[dict
         models[name] = model
         val_mse[name] = res.parts.get("prediction", res.val_loss)[res.best_epoch]
         times[name] = res.time_s
+    if s.hierarchy:
+        from wmplan_agents.models import HELM
+
+        helm = HELM(
+            s.dim, data.action_space, coarse_k=s.coarse_k, hidden=s.hidden, depth=s.depth,
+            seed=s.seed,
+        )  # fmt: skip
+        res = train(
+            helm, data, helm.default_objective(spectral_weight=s.spectral_weight),
+            epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed, progress=progress,
+        )  # fmt: skip
+        models["helm2"] = helm
+        val_mse["helm2"] = res.parts.get("prediction", res.val_loss)[res.best_epoch]
+        times["helm2"] = res.time_s
     return models, val_mse, times
+
+
+def coarse_jacobian_norms(coarse: Any, z0: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
+    """Spectral norms ``[N, T / k]`` of ``d z_{jk} / d a_0`` through a coarse level (``k`` its
+    action_repeat) for env actions ``[N, T, A]``: ``a_0`` is the first env action inside the
+    first coarse action."""
+    from torch.func import jvp
+
+    n, t_len, a_dim = actions.shape
+    k = int(coarse.action_repeat)
+    blocks = actions[:, : (t_len // k) * k].reshape(n, t_len // k, k * a_dim)
+    first, rest = blocks[:, 0], blocks[:, 1:]
+
+    def traj(a0: torch.Tensor) -> torch.Tensor:
+        z = coarse.step(z0, torch.cat([a0, first[:, a_dim:]], dim=-1))
+        out = [z]
+        for j in range(rest.shape[1]):
+            z = coarse.step(z, rest[:, j])
+            out.append(z)
+        return torch.stack(out, dim=1)
+
+    columns = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+        for i in range(a_dim):
+            e = torch.zeros(n, a_dim)
+            e[:, i] = 1.0
+            columns.append(jvp(traj, (first[:, :a_dim],), (e,))[1])
+    return torch.linalg.matrix_norm(torch.stack(columns, dim=-1), ord=2).detach().numpy()
+
+
+def plan_with_hierarchy(
+    s: SpectralCliffSettings, models: dict[str, Any]
+) -> dict[str, tuple[int, float]]:
+    """Open-loop GD planning at ``T = max_horizon`` on the flat model, the coarse level and
+    coarse-to-fine; each plan executed in the env. ``arm -> (successes, s per problem)``."""
+    import time
+
+    from wmplan_agents import contracts
+    from wmplan_agents.planners import make_planner
+    from wmplan_agents.planners.hierarchical import CoarseToFine
+
+    env = _make_env(s).unwrapped
+    starts, goals = [], []
+    for i in range(s.n_plans):
+        _, info = env.reset(seed=s.seed + 5000 + i)
+        starts.append(info["state"])
+        goals.append(info["goal_state"])
+    z0 = torch.as_tensor(np.stack(starts), dtype=torch.float32)
+    zg = torch.as_tensor(np.stack(goals), dtype=torch.float32)
+    helm = models["helm2"]
+    t_len, k = s.max_horizon, s.coarse_k
+    arms = {
+        "flat": (models["flat"], make_planner("gd", seed=s.seed), t_len),
+        "coarse": (helm.coarse_model(), make_planner("gd", seed=s.seed), math.ceil(t_len / k)),
+        "coarse-to-fine": (helm, CoarseToFine(seed=s.seed), t_len),
+    }
+    out = {}
+    for name, (model, planner, steps) in arms.items():
+        start = time.perf_counter()
+        result = planner.plan(model, model.encode(z0), model.encode(zg), steps)
+        per = (time.perf_counter() - start) / s.n_plans
+        acts = contracts.to_env_actions(model, result.actions)[:, :t_len]
+        ok = 0
+        for i in range(s.n_plans):
+            state = np.asarray(starts[i], dtype=np.float64)
+            for a in acts[i]:
+                state = env.transition(state, a)
+            ok += int(np.linalg.norm(state - goals[i]) < env.success_radius)
+        out[name] = (ok, per)
+    return out
 
 
 def rollout_jacobian_norms(model: Any, z0: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
@@ -180,13 +283,13 @@ def run(s: SpectralCliffSettings, progress: bool = False) -> SpectralCliffResult
     z0 = torch.as_tensor(starts, dtype=torch.float32)
     acts = torch.as_tensor(actions, dtype=torch.float32)
     norm, rel_error = {}, {}
-    for name, model in models.items():
+    for name, model in models.items():  # (helm2: its fine level, which is its step)
         norm[name] = rollout_jacobian_norms(model, z0, acts).mean(0).tolist()
         with torch.no_grad():
             pred = model.rollout(z0, acts).double().numpy()
         err = np.linalg.norm(pred - true, axis=-1) / np.linalg.norm(true, axis=-1)
         rel_error[name] = np.median(err, axis=0).tolist()
-    return SpectralCliffResult(
+    result = SpectralCliffResult(
         settings=s,
         horizons=list(range(1, horizon + 1)),
         true_norm=true_norm,
@@ -195,6 +298,12 @@ def run(s: SpectralCliffSettings, progress: bool = False) -> SpectralCliffResult
         one_step_val_mse=val_mse,
         train_time_s=times,
     )
+    if s.hierarchy:
+        coarse = models["helm2"].coarse_model()
+        result.coarse_norm = coarse_jacobian_norms(coarse, z0, acts).mean(0).tolist()
+        result.coarse_horizons = [s.coarse_k * (j + 1) for j in range(len(result.coarse_norm))]
+        result.planning = plan_with_hierarchy(s, models)
+    return result
 
 
 def table(result: SpectralCliffResult) -> str:
@@ -224,6 +333,21 @@ def table(result: SpectralCliffResult) -> str:
                         "not reported",
                     )
                 )
+    if result.coarse_norm:
+        t_c = result.coarse_horizons[-1]
+        rows.insert(2, (
+            f"HELM fine level ||dz_T/da_0||_2, T={h}", f"{at['helm2_norm']:.1f}", "not reported"
+        ))  # fmt: skip
+        rows.insert(3, (
+            f"HELM coarse level ({t_c // result.settings.coarse_k} steps of "
+            f"{result.settings.coarse_k}) ||dz_T/da_0||_2, T={t_c}",
+            f"{result.coarse_norm[-1]:.1f}", "not reported",
+        ))  # fmt: skip
+        for name, (ok, per) in result.planning.items():
+            rows.append((
+                f"GD planning T={h}, open loop, {name}: success / s per problem",
+                f"{ok}/{result.settings.n_plans} / {per:.3f}", "not reported",
+            ))  # fmt: skip
     return comparison_table(rows, title="Two Pillars Exp. 1: the spectral cliff (LinearExpansive)")
 
 
@@ -232,9 +356,14 @@ def plot(result: SpectralCliffResult, path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     hs = result.horizons
     ax1.semilogy(hs, result.true_norm, "k--", label="true system")
-    for name, label in (("flat", "flat (MSE)"), ("helm", "HELM (MSE + spectral)")):
+    arms = [("flat", "flat (MSE)"), ("helm", "HELM (MSE + spectral)")]
+    if "helm2" in result.norm:
+        arms.append(("helm2", "two-level HELM, fine level"))
+    for name, label in arms:
         ax1.semilogy(hs, result.norm[name], label=label)
         ax2.semilogy(hs, result.rel_error[name], label=label)
+    if result.coarse_norm:
+        ax1.semilogy(result.coarse_horizons, result.coarse_norm, "o-", label="HELM coarse level")
     ax1.set_xlabel("horizon T")
     ax1.set_ylabel("||d z_T / d a_0||_2 (mean)")
     ax1.set_title("rollout Jacobian norm")

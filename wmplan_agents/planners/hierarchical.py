@@ -1,0 +1,123 @@
+"""Coarse-to-fine planning with a two-level world model (HELM's hierarchy as one planner call)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from wmplan_agents import contracts
+from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents.planners import base
+
+
+class CoarseToFine:
+    """Plan on a model's coarse level first, then refine on the model itself from that plan.
+
+    A *two-level model* is any world model with ``coarse_model()``, returning a world model on
+    the same latent whose one step covers ``k`` of the model's steps (its ``action_repeat`` is
+    ``k`` times the model's; a coarse action is the ``k`` fine actions concatenated).
+    :class:`~wmplan_agents.models.HELM` is one. ``plan(model, z0, goal, horizon)`` counts
+    ``horizon`` in the model's (fine) steps and:
+
+    1. plans ``ceil(horizon / k)`` coarse steps with the ``coarse`` planner on
+       ``model.coarse_model()`` (a warm start ``init_actions`` is regrouped for it);
+    2. splits the coarse plan into fine actions, cut to ``horizon``, and hands it as
+       ``init_actions`` to the ``fine`` planner on ``model``;
+    3. returns, per problem, the better by the fine model's rolled-out cost of the fine plan and
+       the split coarse plan (so refinement never makes the plan worse on the fine model).
+
+    ``coarse``, ``fine``: registered planner names (their registry presets, updated by
+    ``coarse_kwargs`` / ``fine_kwargs``); ``fine=None`` skips the refinement (plan with the
+    coarse level alone). ``seed`` seeds both. ``info``: the fine planner's info plus
+    ``coarse_cost`` (the coarse planner's own cost), ``coarse_on_fine_cost`` (the split coarse
+    plan rolled out by the fine model), ``refined`` (``[B]`` bool: the fine plan was kept) and
+    ``coarse_steps``, ``time_s``.
+    """
+
+    def __init__(
+        self,
+        *,
+        coarse: str = "gd",
+        fine: str | None = "gd",
+        coarse_kwargs: dict[str, Any] | None = None,
+        fine_kwargs: dict[str, Any] | None = None,
+        seed: int = 0,
+        reseed_every_plan: bool = False,
+    ) -> None:
+        from wmplan_agents.planners import make_planner
+
+        seed = base.check_int("seed", seed, 0)
+        common = {"seed": seed, "reseed_every_plan": bool(reseed_every_plan)}
+        if coarse == "coarse-to-fine" or fine == "coarse-to-fine":
+            raise ValueError("coarse and fine must be single-level planners, not coarse-to-fine")
+        self.coarse_name, self.fine_name = coarse, fine
+        self.coarse = make_planner(coarse, **{**common, **(coarse_kwargs or {})})
+        self.fine = (
+            None if fine is None else make_planner(fine, **{**common, **(fine_kwargs or {})})
+        )
+        self.seed = seed
+
+    @staticmethod
+    def coarse_level(model: Any) -> tuple[Any, int]:
+        """``(model.coarse_model(), k)``; ``ValueError`` if ``model`` has no coarse level."""
+        if not callable(getattr(model, "coarse_model", None)):
+            raise ValueError(
+                f"coarse-to-fine planning needs a two-level model with coarse_model() (e.g. a "
+                f"HELM); {type(model).__name__} has none"
+            )
+        coarse = model.coarse_model()
+        fine_k, coarse_k = contracts.action_repeat(model), contracts.action_repeat(coarse)
+        if coarse_k % fine_k:
+            raise ValueError(
+                f"the coarse level's action_repeat ({coarse_k}) must be a multiple of the model's "
+                f"({fine_k})"
+            )
+        return coarse, coarse_k // fine_k
+
+    def plan(
+        self,
+        model: Any,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` fine steps for each of the ``B`` problems; see the class docstring."""
+        start = time.perf_counter()
+        prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        coarse_model, k = self.coarse_level(model)
+        b, a_dim = prob.z0.shape[0], prob.low.shape[0]
+        steps = math.ceil(horizon / k)
+        coarse_init = None
+        if prob.init_actions is not None:  # regroup k fine actions per coarse action
+            pad = steps * k - horizon
+            init = prob.init_actions
+            if pad:
+                init = torch.cat([init, init[:, -1:].expand(b, pad, a_dim)], dim=1)
+            coarse_init = init.reshape(b, steps, k * a_dim)
+        coarse = self.coarse.plan(coarse_model, prob.z0, prob.z_goal, steps, coarse_init, cost)
+        split = coarse.actions.reshape(b, steps * k, a_dim)[:, :horizon].contiguous()
+        final_cost = prob.cost
+        with torch.no_grad():
+            traj = contracts.rollout(model, prob.z0, split)
+            split_cost = base.call_cost(final_cost, traj, split, prob.z_goal)
+        info: dict[str, Any] = {
+            "coarse_cost": coarse.cost,
+            "coarse_on_fine_cost": split_cost,
+            "coarse_steps": steps,
+        }
+        if self.fine is None:
+            info["refined"] = torch.zeros(b, dtype=torch.bool)
+            info["time_s"] = time.perf_counter() - start
+            return PlanResult(actions=split, cost=split_cost, info=info)
+        fine = self.fine.plan(model, prob.z0, prob.z_goal, horizon, split, cost)
+        refined = ~(split_cost < fine.cost)  # NaN-safe: a non-finite split cost loses
+        actions = torch.where(refined[:, None, None], fine.actions, split)
+        result_cost = torch.where(refined, fine.cost, split_cost)
+        info = {**fine.info, **info, "refined": refined, "time_s": time.perf_counter() - start}
+        return PlanResult(actions=actions, cost=result_cost, info=info)
