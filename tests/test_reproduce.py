@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -155,9 +156,12 @@ def test_minigrid_tiny(tmp_path):
         max_episode_steps=4,
     )
     assert (tmp_path / "minigrid.png").stat().st_size > 0
-    assert "Wilson" in lines[0]
-    for name in ("mse", "contrastive"):
-        assert len(r.final_distance[name]) == 3
+    assert "Wilson" in lines[0] and "CEM control" in lines[0]
+    for name in ("mse", "helm", "contrastive", "helm+contrastive"):
+        assert len(r.final_distance[name]) == 3 and len(r.cem_final_distance[name]) == 3
+        assert 0 <= r.cem_successes[name] <= 3
+        g = r.grad_stats[name]
+        assert g["median_norm"] >= 0 and g["nonfinite"] >= 0 and g["explosions"] >= 0
         assert all(0 <= d <= math.hypot(5, 5) + 1e-9 for d in r.final_distance[name])
         assert 0 <= r.successes[name] <= 3
         # success means the agent stands on the goal cell
@@ -237,3 +241,33 @@ def test_coarse_to_fine_on_the_smoothed_landscape_reaches_the_basin():
     ok = lambda f: np.linalg.norm(f - env._goal, axis=-1) < env.success_radius  # noqa: E731
     assert ok(coarse_to_fine([smooth, true], starts, 0.004, 3000)).mean() >= 0.9
     assert ok(descend(true, starts, 0.004, 3000)).mean() < 0.3
+
+
+def test_gradient_stats_summarise_gd_norms():
+    from wmplan_agents.reproduce.minigrid_alignment import gradient_stats
+
+    # two plans, [iterations, B, R]: norms 1 and 3 across two restarts, one NaN, one explosion
+    a = torch.tensor([[[1.0, 3.0]], [[1.0, 3.0]]])
+    b = torch.tensor([[[float("nan"), 2.0]], [[2e3, 2e3]]])
+    g = gradient_stats([a, b], explosion=1e3)
+    assert g["nonfinite"] == 1 and g["explosions"] == 2
+    assert g["median_norm"] == 3.0  # of 1, 3, 1, 3, 2, 2e3, 2e3
+    # coefficient of variation over the rows without a NaN: (1, 3) twice, (2e3, 2e3) once
+    cv13 = float(torch.tensor([1.0, 3.0]).std() / 2.0)
+    assert g["restart_cv"] == pytest.approx((2 * cv13 + 0.0) / 3)
+    # GD records one norm per restart and iteration, NaN where the cost was non-finite
+    from wmplan_agents.planners import make_planner
+
+    class Lin(nn.Module):
+        action_space = gym.spaces.Box(-1.0, 1.0, (2,))
+
+        def encode(self, x):
+            return x
+
+        def step(self, z, a):
+            return z + a
+
+    res = make_planner("gd", iterations=4, n_restarts=3).plan(
+        Lin(), torch.zeros(2, 2), torch.ones(2, 2), 3
+    )
+    assert res.info["grad_norm"].shape == (4, 2, 3) and bool((res.info["grad_norm"] >= 0).all())

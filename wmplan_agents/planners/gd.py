@@ -39,6 +39,10 @@ class GradientDescent:
     block; at the end every restart's best relaxed plan and its final plan are rounded to hard
     one-hots, evaluated, and the cheapest hard plan is returned (its cost is the hard cost).
 
+    ``info``: ``cost_history``, ``resets`` (restarts reset after a non-finite cost or
+    gradient), ``restart_cost [B, R]`` and ``grad_norm [iterations, B, R]`` (each restart's
+    gradient norm before clipping; NaN where the cost or gradient was non-finite).
+
     NaN safety: when a restart's cost or gradient is non-finite, that restart is reset to its
     best finite point so far (or re-drawn at random if it has none) and its Adam moments are
     zeroed; ``info["resets"]`` counts these. If some problem has no finite evaluation at all
@@ -122,7 +126,7 @@ class GradientDescent:
         step = self.lr * ((prob.high - prob.low) / 2 if not prob.discrete else 1.0)
         m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
         best_x, best_c = x.clone(), torch.full((b, r), float("inf"), dtype=x.dtype, device=x.device)
-        history, resets, z_traj = [], 0, None
+        history, resets, z_traj, grad_norms = [], 0, None, []
         beta1, beta2 = self.betas
         for it in range(1, self.iterations + 1):
             x.requires_grad_(True)
@@ -137,7 +141,9 @@ class GradientDescent:
             best_c = torch.where(better, c, best_c)
             history.append(best_c.min(dim=1).values)
             # per-restart gradient norm clipping
-            norm = grad.flatten(2).norm(dim=-1).clamp_min(1e-12)
+            raw = grad.flatten(2).norm(dim=-1)
+            grad_norms.append(torch.where(ok, raw, torch.full_like(raw, float("nan"))))
+            norm = raw.clamp_min(1e-12)
             grad = grad * (self.max_grad_norm / norm).clamp_max(1.0)[..., None, None]
             grad = torch.where(ok[..., None, None], grad, torch.zeros_like(grad))
             m1 = beta1 * m1 + (1 - beta1) * grad
@@ -160,7 +166,10 @@ class GradientDescent:
         idx = best_c.argmin(dim=1)
         rows = torch.arange(b, device=x.device)
         actions = best_x[rows, idx].detach()
-        info = make_info(history, start, resets=resets, restart_cost=best_c)
+        info = make_info(
+            history, start, resets=resets, restart_cost=best_c,
+            grad_norm=torch.stack(grad_norms).cpu() if grad_norms else torch.empty(0, b, r),
+        )  # fmt: skip
         return PlanResult(actions, best_c[rows, idx], info)
 
     @torch.no_grad()

@@ -1,24 +1,35 @@
 """Two Pillars, Experiments 3-4: stability alone fails, metric alignment fixes it (MiniGrid).
 
-Two latent world models are trained on the same uniform-random transitions of
-``WMPlan/MiniGridEmpty-v0`` (8x8, fully observed one-hot state, actions left/right/forward):
+Four latent world models, a 2 x 2 of {MSE, HELM} x {no alignment, contrastive}, are trained on
+the same uniform-random transitions of ``WMPlan/MiniGridEmpty-v0`` (8x8, fully observed one-hot
+state, actions left/right/forward):
 
-* **MSE** (Exp. 3): :class:`~wmplan_agents.models.MLPDynamics` trained with one-step prediction
-  MSE. Its latent is the one-hot state itself, on which every pair of cells is equally far
-  apart (``sqrt(2)``), so a latent goal distance says nothing about the direction to the goal.
-* **Contrastive** (Exp. 4): :class:`~wmplan_agents.models.ContrastiveEncoder`, an encoder
-  trained with InfoNCE between ``z_t`` and ``z_{t+1}`` plus a latent predictor (one-step MSE),
-  so latent distance follows the grid's transition graph.
+* **MSE**: :class:`~wmplan_agents.models.MLPDynamics` trained with one-step prediction MSE. Its
+  latent is the one-hot state itself, on which every pair of cells is equally far apart
+  (``sqrt(2)``), so a latent goal distance says nothing about the direction to the goal.
+* **HELM** (the paper's Exp. 3, HELM without alignment): the same with HELM's spectral penalty
+  (``spectral_weight * SpectralReg``).
+* **Contrastive**: :class:`~wmplan_agents.models.ContrastiveEncoder`, an encoder trained with
+  InfoNCE between ``z_t`` and ``z_{t+1}`` plus a latent predictor (one-step MSE), so latent
+  distance follows the grid's transition graph.
+* **HELM + contrastive** (the paper's Exp. 4): the contrastive model with the spectral penalty
+  on its predictor.
 
-Both are planned with the same gradient planner over relaxed one-hot actions (``gd``: Adam on
+HELM's coarse level is not used here: the task is 6-14 steps long, within one fine horizon.
+All four are planned with the same gradient planner over relaxed one-hot actions (``gd``: Adam on
 softmax logits through the rollout, rounded at the end) inside the same MPC loop, from random
 start cells and directions (``random_start=True``, one reset seed per episode), and from the
 paper's fixed start (top-left, facing east; one deterministic episode). We report success
-(Wilson 95%) and the final Euclidean grid distance of the agent to the goal cell.
+(Wilson 95%) and the final Euclidean grid distance of the agent to the goal cell; CEM in the
+same loop is the planner control (it needs no gradient). Along GD's planning we record the
+gradient statistics that would show "unstable gradients": the median gradient norm, its
+spread across the restarts of one plan (coefficient of variation, averaged), the number of
+non-finite gradients or costs, and of explosions (norm above ``explosion_norm``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,13 +50,19 @@ from wmplan_agents.reproduce.common import (
     wilson_interval,
 )
 
-PAPER = {
-    "mse_success": 0.0,
-    "contrastive_success": 1.0,
-    "mse_final_distance": 7.0,
-    "contrastive_final_distance": 0.0,
+PAPER = {  # Exp. 3 is HELM without alignment, Exp. 4 HELM with contrastive alignment
+    "helm_success": 0.0,
+    "helm+contrastive_success": 1.0,
+    "helm_final_distance": 7.0,
+    "helm+contrastive_final_distance": 0.0,
 }
-MODELS = ("mse", "contrastive")
+MODELS = ("mse", "helm", "contrastive", "helm+contrastive")
+LABELS = {
+    "mse": "MSE latent",
+    "helm": "HELM (MSE + spectral)",
+    "contrastive": "contrastive",
+    "helm+contrastive": "HELM + contrastive",
+}
 ENV_ID = "WMPlan/MiniGridEmpty-v0"
 
 
@@ -68,6 +85,9 @@ class MiniGridSettings:
     n_episodes: int = 50
     max_episode_steps: int = 40
     episode_seed: int = 1000
+    spectral_weight: float = 1e-3
+    cem_control: bool = True
+    explosion_norm: float = 1e3
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -94,6 +114,11 @@ class MiniGridResult:
     fixed_start_success: dict[str, bool]
     fixed_start_distance: dict[str, float]
     latent_grid_spearman: dict[str, float]
+    cem_successes: dict[str, int] = field(default_factory=dict)  # the planner control
+    cem_final_distance: dict[str, list[float]] = field(default_factory=dict)
+    # GD along planning: median norm, mean coefficient of variation across restarts,
+    # non-finite count, explosions (norm > explosion_norm)
+    grad_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
     def mean_distance(self, name: str) -> float:
@@ -105,7 +130,7 @@ def train_models(s: MiniGridSettings, progress: bool = False) -> dict[str, Any]:
     import wmplan_envs  # noqa: F401
     from wmplan_agents.data import collect
     from wmplan_agents.models import ContrastiveEncoder, MLPDynamics
-    from wmplan_agents.objectives import Prediction
+    from wmplan_agents.objectives import Prediction, SpectralReg
     from wmplan_agents.training import train
 
     env = gym.make(
@@ -117,13 +142,23 @@ def train_models(s: MiniGridSettings, progress: bool = False) -> dict[str, Any]:
     data = collect(env, "uniform", s.data_steps, seed=s.seed, progress=progress)
     env.close()
     obs_dim = data.obs_shape[0]
-    mse = MLPDynamics(obs_dim, data.action_space, hidden=64, depth=2, seed=s.seed)
-    train(mse, data, Prediction(horizon=1), epochs=s.mse_epochs, seed=s.seed, progress=progress)
-    contrastive = ContrastiveEncoder(
-        obs_dim, data.action_space, latent_dim=s.latent_dim, tau=s.tau, seed=s.seed
-    )
-    train(contrastive, data, epochs=s.contrastive_epochs, seed=s.seed, progress=progress)
-    return {"mse": mse, "contrastive": contrastive}
+    spectral = s.spectral_weight * SpectralReg()
+    models: dict[str, Any] = {}
+    for name, penalty in (("mse", None), ("helm", spectral)):
+        model = MLPDynamics(obs_dim, data.action_space, hidden=64, depth=2, seed=s.seed)
+        objective = Prediction(horizon=1) if penalty is None else Prediction(horizon=1) + penalty
+        train(model, data, objective, epochs=s.mse_epochs, seed=s.seed, progress=progress)
+        models[name] = model
+    for name, penalty in (("contrastive", None), ("helm+contrastive", spectral)):
+        model = ContrastiveEncoder(
+            obs_dim, data.action_space, latent_dim=s.latent_dim, tau=s.tau, seed=s.seed
+        )
+        objective = model.default_objective()
+        if penalty is not None:
+            objective = objective + penalty
+        train(model, data, objective, epochs=s.contrastive_epochs, seed=s.seed, progress=progress)
+        models[name] = model
+    return models
 
 
 def latent_grid_spearman(model: Any) -> float:
@@ -143,18 +178,27 @@ def latent_grid_spearman(model: Any) -> float:
 
 
 def run_episodes(
-    model: Any, s: MiniGridSettings, seeds: list[int], random_start: bool
+    model: Any,
+    s: MiniGridSettings,
+    seeds: list[int],
+    random_start: bool,
+    planner_name: str = "gd",
+    grad_norms: list | None = None,
 ) -> tuple[list[bool], list[float], list[float]]:
     """One MPC episode per seed, all planned together in one batch per step:
-    ``(success, final distance, start distance)`` per episode."""
+    ``(success, final distance, start distance)`` per episode. With ``grad_norms`` (a list),
+    GD's ``info["grad_norm"]`` of every plan is appended to it."""
     import wmplan_envs  # noqa: F401
     from wmplan_agents.agent import MPCAgent
     from wmplan_agents.contracts import dense_goal_cost
     from wmplan_agents.planners import make_planner
 
-    planner = make_planner(
-        "gd", iterations=s.gd_iterations, n_restarts=s.gd_restarts, lr=s.gd_lr, seed=s.seed
-    )
+    if planner_name == "gd":
+        planner = make_planner(
+            "gd", iterations=s.gd_iterations, n_restarts=s.gd_restarts, lr=s.gd_lr, seed=s.seed
+        )
+    else:  # the control: the registry preset of a sampling planner
+        planner = make_planner(planner_name, seed=s.seed)
     agent = MPCAgent(
         model,
         planner,
@@ -177,10 +221,15 @@ def run_episodes(
     done = np.zeros(len(envs), dtype=bool)
     success = np.zeros(len(envs), dtype=bool)
     first = np.ones(len(envs), dtype=bool)
+    seen = None
     for _ in range(s.max_episode_steps):
         batch = {"observation": np.stack(obs), "desired_goal": np.stack(goal)}
         actions, _ = agent.predict(batch, episode_start=first)
         first[:] = False
+        plan = agent.last_plan
+        if grad_norms is not None and plan is not seen and "grad_norm" in plan.info:
+            grad_norms.append(plan.info["grad_norm"])
+        seen = plan
         for i, env in enumerate(envs):
             if done[i]:
                 continue
@@ -194,50 +243,83 @@ def run_episodes(
     return success.tolist(), final, start_distance
 
 
+def gradient_stats(norms: list[torch.Tensor], explosion: float) -> dict[str, float]:
+    """Summary of GD's gradient norms ``[iterations, B, R]`` over every plan of a run."""
+    if not norms:
+        return {"median_norm": math.nan, "restart_cv": math.nan, "nonfinite": 0, "explosions": 0}
+    flat = torch.cat([n.reshape(-1, n.shape[-1]) for n in norms])  # [iterations * B, R]
+    finite = torch.isfinite(flat)
+    vals = flat[finite]
+    rows = finite.all(-1)
+    ok = flat[rows]
+    cv = (ok.std(-1) / ok.mean(-1).clamp_min(1e-30)).mean() if len(ok) else torch.tensor(math.nan)
+    return {
+        "median_norm": float(vals.median()) if len(vals) else math.nan,
+        "restart_cv": float(cv),
+        "nonfinite": int((~finite).sum()),
+        "explosions": int((vals > explosion).sum()),
+    }
+
+
 def run(s: MiniGridSettings, progress: bool = False) -> MiniGridResult:
     models = train_models(s, progress)
     seeds = [s.episode_seed + j for j in range(s.n_episodes)]
     successes, interval, final, fixed_ok, fixed_d, rho = {}, {}, {}, {}, {}, {}
+    cem_ok, cem_final, grads = {}, {}, {}
     start: list[float] = []
     for name in MODELS:
-        ok, dist, start = run_episodes(models[name], s, seeds, random_start=True)
+        norms: list[torch.Tensor] = []
+        ok, dist, start = run_episodes(models[name], s, seeds, True, grad_norms=norms)
         successes[name] = int(np.sum(ok))
         interval[name] = wilson_interval(successes[name], s.n_episodes)
         final[name] = dist
+        grads[name] = gradient_stats(norms, s.explosion_norm)
         f_ok, f_dist, _ = run_episodes(models[name], s, [s.episode_seed], random_start=False)
         fixed_ok[name], fixed_d[name] = bool(f_ok[0]), f_dist[0]
         rho[name] = latent_grid_spearman(models[name])
+        if s.cem_control:
+            c_ok, c_dist, _ = run_episodes(models[name], s, seeds, True, planner_name="cem")
+            cem_ok[name], cem_final[name] = int(np.sum(c_ok)), c_dist
     return MiniGridResult(
-        s, s.n_episodes, successes, interval, final, start, fixed_ok, fixed_d, rho
-    )
+        s, s.n_episodes, successes, interval, final, start, fixed_ok, fixed_d, rho,
+        cem_successes=cem_ok, cem_final_distance=cem_final, grad_stats=grads,
+    )  # fmt: skip
 
 
 def table(result: MiniGridResult) -> str:
     n = result.n_episodes
     rows = []
-    for name, label in (("mse", "MSE latent"), ("contrastive", "contrastive")):
+    for name in MODELS:
+        label = LABELS[name]
+        paper_ok = PAPER.get(f"{name}_success")
+        paper_d = PAPER.get(f"{name}_final_distance")
+        ref_ok = "not reported" if paper_ok is None else f"{100 * paper_ok:.0f}%"
+        ref_d = "not reported" if paper_d is None else f"{paper_d:.1f}"
+        g = result.grad_stats.get(name, {})
         rows += [
-            (
-                f"{label}: success, {n} random starts",
-                format_rate(result.successes[name], n),
-                f"{100 * PAPER[f'{name}_success']:.0f}%",
-            ),
-            (
-                f"{label}: mean final distance, random starts",
-                f"{result.mean_distance(name):.2f}",
-                f"{PAPER[f'{name}_final_distance']:.1f}",
-            ),
-            (
-                f"{label}: fixed start (1,1): success / final distance",
-                f"{result.fixed_start_success[name]} / {result.fixed_start_distance[name]:.2f}",
-                f"{PAPER[f'{name}_final_distance']:.1f}",
-            ),
-            (
-                f"{label}: Spearman(latent dist, grid dist)",
-                f"{result.latent_grid_spearman[name]:.2f}",
+            (f"{label}: GD success, {n} random starts", format_rate(result.successes[name], n),
+             ref_ok),
+            (f"{label}: GD mean final distance", f"{result.mean_distance(name):.2f}", ref_d),
+            (f"{label}: GD fixed start (1,1): success / final distance",
+             f"{result.fixed_start_success[name]} / {result.fixed_start_distance[name]:.2f}",
+             ref_d),
+            (f"{label}: Spearman(latent dist, grid dist)",
+             f"{result.latent_grid_spearman[name]:.2f}", "not reported"),
+        ]  # fmt: skip
+        if g:
+            rows.append((
+                f"{label}: GD gradients: median norm / restart CV / non-finite / explosions",
+                f"{g['median_norm']:.3g} / {g['restart_cv']:.2f} / {g['nonfinite']} / "
+                f"{g['explosions']}",
+                "\"unstable\" (contrastive alone)" if name == "contrastive" else "not reported",
+            ))  # fmt: skip
+        if name in result.cem_successes:
+            rows.append((
+                f"{label}: CEM control, success / mean final distance",
+                f"{format_rate(result.cem_successes[name], n)} / "
+                f"{np.mean(result.cem_final_distance[name]):.2f}",
                 "not reported",
-            ),
-        ]
+            ))  # fmt: skip
     rows.append(("mean start distance, random starts", f"{np.mean(result.start_distance):.2f}", ""))
     return comparison_table(
         rows,
@@ -249,7 +331,7 @@ def plot(result: MiniGridResult, path: Path) -> Path:
     """Success rates with Wilson intervals and final-distance histograms of both models."""
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    labels = ["MSE latent", "contrastive"]
+    labels = [LABELS[m] for m in MODELS]
     rates = [result.successes[m] / result.n_episodes for m in MODELS]
     err = np.array(
         [
@@ -257,12 +339,14 @@ def plot(result: MiniGridResult, path: Path) -> Path:
             for r, m in zip(rates, MODELS, strict=True)
         ]
     ).T
-    ax1.bar(labels, rates, yerr=err, capsize=6, color=["tab:red", "tab:green"])
+    colors = ["tab:red", "tab:orange", "tab:green", "tab:blue"]
+    ax1.bar(labels, rates, yerr=err, capsize=6, color=colors)
+    ax1.tick_params(axis="x", labelsize=7)
     ax1.set_ylim(0, 1.05)
     ax1.set_ylabel(f"success rate ({result.n_episodes} episodes, Wilson 95%)")
     bins = np.linspace(0, 10, 21)
     ax2.hist(result.start_distance, bins=bins, alpha=0.4, color="grey", label="start")
-    for m, label, c in zip(MODELS, labels, ("tab:red", "tab:green"), strict=True):
+    for m, label, c in zip(MODELS, labels, colors, strict=True):
         ax2.hist(result.final_distance[m], bins=bins, alpha=0.6, color=c, label=label)
     ax2.set_xlabel("final Euclidean grid distance to the goal")
     ax2.set_ylabel("episodes")
