@@ -121,6 +121,7 @@ def test_funnel_tiny(tmp_path):
         mollify_sigmas=(0.1, 0.2),
     )
     assert (tmp_path / "funnel.png").stat().st_size > 0
+    assert (tmp_path / "funnel_sigma.png").stat().st_size > 0
     assert set(r.mollified) == {
         "sigma=0.1", "sigma=0.2", "analytic sigma=0.1", "analytic sigma=0.2", "ladder"
     }  # fmt: skip

@@ -333,6 +333,27 @@ def plot(result: FunnelResult, extra: dict[str, Any], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def plot_sigma(result: FunnelResult, path: Path) -> Path:
+    """Coverage of coarse-to-fine descent against the coarse level's sigma (learned and
+    analytic), beside the HF-invariance arm, the flat arm and the paper's HELM number."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    n = result.n_starts
+    sig = sorted(float(k.split("=")[1]) for k in result.coarse_rmse)
+    ax.plot(sig, [100 * result.mollified[f"sigma={v:g}"] / n for v in sig], "o-",
+            label="learned coarse level, then flat")  # fmt: skip
+    ax.plot(sig, [100 * result.mollified[f"analytic sigma={v:g}"] / n for v in sig], "s--",
+            label="analytic E_sigma, then true")  # fmt: skip
+    ax.axhline(100 * result.coverage["helm"], color="tab:red", ls=":", label="HF invariance")
+    ax.axhline(100 * result.coverage["flat"], color="grey", ls=":", label="flat")
+    ax.axhline(100 * PAPER["helm_coverage"], color="k", ls="-.", label="paper (HELM)")
+    ax.set_xlabel("sigma of the coarse level")
+    ax.set_ylabel(f"basin coverage (%, {n} starts)")
+    ax.set_ylim(-3, 103)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
 def reproduce(
     settings: FunnelSettings | None = None,
     out_dir: str | Path | None = None,
@@ -344,5 +365,7 @@ def reproduce(
     out = output_dir("funnel", out_dir)
     result, extra = run(s, progress)
     result.files["plot"] = str(plot(result, extra, out / "funnel.png"))
+    if result.coarse_rmse:
+        result.files["sigma_plot"] = str(plot_sigma(result, out / "funnel_sigma.png"))
     publish(result, out / "funnel.json", PAPER, table(result), echo)
     return result
