@@ -70,6 +70,21 @@ ENVS: tuple[EnvEntry, ...] = (
         requires="minigrid",
         variants=({"obs_type": "pixels"},),
     ),
+    EnvEntry(
+        id="WMPlan/CubeSingle-v0",
+        entry_point="wmplan_envs.cube:CubeEnv",
+        max_episode_steps=None,  # the env truncates itself: OGBench's 200 steps
+        kwargs={"n_cubes": 1},
+        requires="ogbench",
+        variants=({"mode": "data_collection"},),
+    ),
+    EnvEntry(
+        id="WMPlan/CubeDouble-v0",
+        entry_point="wmplan_envs.cube:CubeEnv",
+        max_episode_steps=None,  # OGBench's 500 steps
+        kwargs={"n_cubes": 2},
+        requires="ogbench",
+    ),
 )
 
 

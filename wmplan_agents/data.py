@@ -72,11 +72,18 @@ def default_policy(env: gym.Env) -> Policy:
     """The data-like policy of an env, as issue 7 asks.
 
     Push-T: the scripted pushing policy (relative actions if the env uses them); WallSingle: the
-    von-Mises random walk (both from :mod:`wmplan_envs.policies`, fed the true state); every other
-    env (the analytic envs, PointMaze, MiniGrid): :func:`uniform_policy`.
+    von-Mises random walk (both from :mod:`wmplan_envs.policies`, fed the true state); the cube
+    envs made with ``mode="data_collection"``: OGBench's "play" oracle; every other env (the
+    analytic envs, PointMaze, MiniGrid, the cube envs in task mode): :func:`uniform_policy`.
     """
     spec_id = env.spec.id if env.spec is not None else ""
     name = spec_id.split("/")[-1].rsplit("-v", 1)[0]
+    if name in ("CubeSingle", "CubeDouble") and getattr(env.unwrapped, "mode", "") == (
+        "data_collection"
+    ):
+        from wmplan_envs.policies import CubeOraclePolicy
+
+        return CubeOraclePolicy(env, "play")
     if name in ("PushT", "WallSingle"):
         from wmplan_envs import policies
 
@@ -329,9 +336,11 @@ def collect(
     """Run ``policy`` in ``env`` for ``n_steps`` env steps and return the transitions.
 
     ``env``: an env or an id for ``gym.make`` (with ``env_kwargs``). ``policy``: a callable
-    ``policy(obs, rng)``, ``"uniform"``, or ``None`` for :func:`default_policy`; a policy with
-    ``wants_state = True`` gets ``info["state"]`` instead of the observation, and one with a
-    ``reset()`` method is reset at every episode start. Episodes are
+    ``policy(obs, rng)``, ``"uniform"``, ``"play"`` / ``"noisy"`` (OGBench's cube oracles, for
+    the cube envs made with ``mode="data_collection"``), or ``None`` for
+    :func:`default_policy`; a policy with ``wants_state = True`` gets ``info["state"]`` instead
+    of the observation, and one with a ``reset()`` method is reset at every episode start.
+    Episodes are
     reset with seeds ``seed, seed + 1, ...``; the policy draws from ``numpy.random.default_rng(
     seed)``, so the same seed gives the same data. Dict observations are reduced to
     ``obs[obs_key]``; ``info["state"]`` is stored too when the env reports it.
@@ -348,8 +357,14 @@ def collect(
         policy = default_policy(env)
     elif policy == "uniform":
         policy = uniform_policy(env.action_space)
+    elif policy in ("play", "noisy"):  # OGBench's cube oracles
+        from wmplan_envs.policies import CubeOraclePolicy
+
+        policy = CubeOraclePolicy(env, policy)
     elif isinstance(policy, str):
-        raise ValueError(f"policy must be a callable, 'uniform' or None, got {policy!r}")
+        raise ValueError(
+            f"policy must be a callable, 'uniform', 'play', 'noisy' or None, got {policy!r}"
+        )
     rng = np.random.default_rng(seed)
 
     def pick(o: Any) -> np.ndarray:

@@ -132,3 +132,81 @@ class PushTPushingPolicy:
         if self.relative:
             return np.clip((target - agent) / 100.0, -1.0, 1.0).astype(np.float32)
         return target.astype(np.float32)
+
+
+class CubeOraclePolicy:
+    """OGBench's scripted cube oracles, the policies behind its datasets, for a
+    ``WMPlan/Cube*-v0`` env made with ``mode="data_collection"``.
+
+    ``kind="play"``: the non-Markovian plan oracle (``CubePlanOracle``: pick, clearance, place,
+    along an interpolated plan with temporally correlated noise ``noise=0.1``, smoothing 0.5).
+    ``kind="noisy"``: the closed-loop Markov oracle (``CubeMarkovOracle``, ``min_norm=0.4``) with
+    Gaussian action noise of std ``xi * (1, 1, 1, 3, 10)`` per action dimension, ``xi ~ U(0,
+    noise)`` drawn per episode. When the oracle has finished a cube, the env draws the next
+    target (stacking probability 0 for one cube, ``U(0, 0.25)`` per episode for two). These
+    settings are those of OGBench's data-generation script (its defaults).
+
+    The oracles draw from NumPy's global generator; this policy runs them on a generator state
+    of its own (seeded from the ``rng`` that ``collect`` passes, at every episode start) and puts
+    the global state back after every call, so the data is a function of the seed and the rest of
+    the process is undisturbed.
+    """
+
+    def __init__(self, env: Any, kind: str = "play", noise: float = 0.1) -> None:
+        if kind not in ("play", "noisy"):
+            raise ValueError(f"kind must be 'play' or 'noisy', got {kind!r}")
+        self.env = getattr(env, "unwrapped", env)
+        if getattr(self.env, "mode", None) != "data_collection":
+            raise ValueError(
+                "the cube oracles need the env made with mode='data_collection', e.g. "
+                "gym.make('WMPlan/CubeSingle-v0', mode='data_collection')"
+            )
+        self.kind, self.noise = kind, float(noise)
+        self._oracle: Any = None
+        self._state: Any = None  # the oracle's NumPy global-generator state
+        self._xi = 0.0
+        self._p_stack = 0.0
+
+    def reset(self) -> None:
+        self._oracle = None
+
+    def _swap(self) -> Any:
+        saved = np.random.get_state()  # noqa: NPY002
+        np.random.set_state(self._state)  # noqa: NPY002
+        return saved
+
+    def __call__(self, obs: Any, rng: np.random.Generator) -> np.ndarray:
+        from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
+        from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
+
+        ogb = self.env.ogbench_env
+        if self._oracle is None:  # a new episode: its own generator state, noise and stacking
+            np_state = np.random.RandomState(int(rng.integers(2**31 - 1)))
+            self._state = np_state.get_state()
+            self._xi = float(rng.uniform(0.0, self.noise))
+            self._p_stack = 0.0 if self.env.n_cubes == 1 else float(rng.uniform(0.0, 0.25))
+            saved = self._swap()
+            try:
+                if self.kind == "play":
+                    self._oracle = CubePlanOracle(env=ogb, noise=self.noise, noise_smoothing=0.5)
+                else:
+                    self._oracle = CubeMarkovOracle(env=ogb, min_norm=0.4)
+                self._oracle.reset(self.env.ogbench_obs, self.env.ogbench_info)
+            finally:
+                self._state = np.random.get_state()  # noqa: NPY002
+                np.random.set_state(saved)  # noqa: NPY002
+        saved = self._swap()
+        try:
+            if self._oracle.done:
+                self.env.set_new_target(p_stack=self._p_stack)
+                self._oracle.reset(self.env.ogbench_obs, self.env.ogbench_info)
+            action = np.asarray(
+                self._oracle.select_action(self.env.ogbench_obs, self.env.ogbench_info),
+                dtype=np.float64,
+            )
+        finally:
+            self._state = np.random.get_state()  # noqa: NPY002
+            np.random.set_state(saved)  # noqa: NPY002
+        if self.kind == "noisy":
+            action = action + rng.normal(0.0, self._xi * np.array([1, 1, 1, 3, 10]))
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
