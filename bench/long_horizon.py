@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--families", nargs="*", default=list(compare.FAMILIES))
     parser.add_argument("--horizons", nargs="*", type=int, default=None)
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--planners", nargs="*", default=None, help="labels to run (default all)")
     parser.add_argument("--no-closed-loop", action="store_true")
     parser.add_argument("--replan-every", type=int, default=2, help="model steps, closed loop")
     parser.add_argument("--out", type=Path, default=Path("results/long_horizon"))
@@ -39,6 +40,8 @@ def main() -> None:
         planners = dict(compare.DEFAULT_PLANNERS)
         if family.startswith("wall"):  # the hand-tuned door recipe, beside the default
             planners["GRASP (door recipe)"] = ("grasp", dict(GRASP_WALL_FRAMESKIP))
+        if args.planners:
+            planners = {k: v for k, v in planners.items() if k in args.planners}
         result = compare.compare(
             family,
             tuple(args.horizons or HORIZONS[family]),

@@ -104,6 +104,11 @@ _add(
             "state_noise": 0.01,
             "noise_decay": "cosine",
             "noise_until": 0.5,
+            # 50 annealed sync steps of 0.05 half-ranges: chosen on the exact problems' seed 7
+            # and 30 Push-T problems (seeds 7000-7029); 25 steps of 0.1 left Push-T plans short
+            # of the goal even under the model (16/30 at H = 40, now 30/30)
+            "sync_steps": 50,
+            "lr_sync": 0.05,
         },
         summary="GRASP: lifted virtual states, stop-gradient, state noise, periodic rollout sync",
     )
