@@ -317,7 +317,7 @@ def compare_command(
         )
     chosen = dict(compare.DEFAULT_PLANNERS)
     if planners:
-        by_name = {"grasp-cem": ("GRASP (CEM sync)", ("grasp", {"sync": "cem"}))}
+        by_name = {"grasp-cem": ("GRASP (CEM sync)", compare.DEFAULT_PLANNERS["GRASP (CEM sync)"])}
         for label, spec in compare.DEFAULT_PLANNERS.items():
             if not spec[1]:  # the plain entries, by registry name
                 by_name[spec[0]] = (label, spec)

@@ -52,7 +52,8 @@ FAMILIES = ("wall-detour", "wall-detour-wide", "maze-arms")
 # the compared planners: label -> (registry name, kwargs on top of the planner-wide preset)
 DEFAULT_PLANNERS: dict[str, tuple[str, dict[str, Any]]] = {
     "GRASP": ("grasp", {}),
-    "GRASP (CEM sync)": ("grasp", {"sync": "cem"}),
+    # the CEM sync's own budget (5 steps), not the preset's 50 gradient sync steps
+    "GRASP (CEM sync)": ("grasp", {"sync": "cem", "sync_steps": 5}),
     "CEM": ("cem", {}),
     "iCEM": ("icem", {}),
     "MPPI": ("mppi", {}),
