@@ -69,7 +69,7 @@ class StatePolicy:
 
 
 def default_policy(env: gym.Env) -> Policy:
-    """The data-like policy of an env, as issue 7 asks.
+    """The data-like policy of an env.
 
     Push-T: the scripted pushing policy (relative actions if the env uses them); WallSingle: the
     von-Mises random walk (both from :mod:`wmplan_envs.policies`, fed the true state); the cube
