@@ -372,3 +372,18 @@ def test_bad_construction_arguments():
     agent = MPCAgent(model, "cem")
     assert (agent.horizon, agent.replan_every) == (preset.horizon, preset.replan_every)
     assert MPCAgent(model, "cem", horizon=2).replan_every == min(preset.replan_every, 2)
+
+
+def test_agent_reset_clears_the_planners_carried_state():
+    import gymnasium as gym
+
+    import wmplan_envs  # noqa: F401
+    from wmplan_agents import MPCAgent, ground_truth
+
+    env = gym.make("WMPlan/LinearExpansive-v0")
+    agent = MPCAgent(ground_truth(env), "icem", n_samples=40, n_elites=4, iterations=2)
+    obs, _ = env.reset(seed=0)
+    agent.predict(obs)
+    assert agent.planner._prev_plan is not None  # iCEM keeps its plan for the next call
+    agent.reset()
+    assert agent.planner._prev_plan is None and agent.planner._prev_kept is None

@@ -275,8 +275,12 @@ class MPCAgent:
 
     # -- memory -----------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget every env's queued actions and warm start."""
+        """Forget every env's queued actions and warm start, and the planner's own carried
+        state (iCEM's kept elites) where it has a ``reset()``."""
         self._queues, self._tails = [], []
+        planner_reset = getattr(self.planner, "reset", None)
+        if callable(planner_reset):
+            planner_reset()
 
     def _resize(self, n_envs: int) -> None:
         if len(self._queues) != n_envs:  # a different set of envs: start afresh
