@@ -377,7 +377,6 @@ def test_bad_construction_arguments():
 def test_agent_reset_clears_the_planners_carried_state():
     import gymnasium as gym
 
-    import wmplan_envs  # noqa: F401
     from wmplan_agents import MPCAgent, ground_truth
 
     env = gym.make("WMPlan/LinearExpansive-v0")
