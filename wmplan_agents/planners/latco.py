@@ -38,8 +38,10 @@ class LatCo:
     here, ``"gn"``, is its diagonal: each gradient is divided by the diagonal of its
     Gauss-Newton curvature (for ``a_t``: ``2 lam_t diag(J_a^T J_a)``, the step clipped to the
     action half-range; for ``s_t``: ``2 lam_{t-1} + 2 lam_t
-    diag(J_s^T J_s)``), computed exactly (``_lifted.jacobian_diag``, refreshed every 10
-    iterations), so the steps do not depend on the scale of the model's Jacobians or of the
+    diag(J_s^T J_s)``, the step clipped to the largest start-goal difference of the problem, as
+    the curvature is up to 10 iterations old and a piecewise model can change its Jacobian in
+    between), computed exactly (``_lifted.jacobian_diag``, refreshed every 10 iterations), so
+    the steps do not depend on the scale of the model's Jacobians or of the
     weights. ``"sgd"`` is plain gradient descent with step size ``lr / max_t lam_t`` per problem
     (below the horizon-independent curvature bound of Eq. (31) times the largest weight; use
     ``lr=0.2`` with it), kept for comparisons.
@@ -155,6 +157,7 @@ class LatCo:
         history: list[Tensor] = []
         rolled: list[Tensor] = []
         half = (high - low) / 2
+        reach = (z_goal - z0).abs().amax(-1).clamp_min(1e-6)[:, None, None]  # a state step's cap
         curv_a = curv_s = None
         path = torch.cat([z0[:, None], states, z_goal[:, None]], dim=1)  # s_0 .. s_T
         for k in range(self.iterations + 1):
@@ -193,7 +196,10 @@ class LatCo:
                     actions = actions - (0.5 * self.lr) * step
                     actions = _lifted.project(model, actions, low, high)
                     c_s = torch.addcmul(lam[:, :-1, None], lam[:, 1:, None], curv_s[:, 1:])
-                    path[:, 1:-1].addcdiv_(g_s[:, 1:-1], c_s, value=-0.5 * self.lr)
+                    # clipped to the problem's own scale: the curvature is 10 iterations old,
+                    # and a piecewise model (a wall) can change its Jacobian in between
+                    d_s = (0.5 * self.lr) * g_s[:, 1:-1] / c_s
+                    path[:, 1:-1] -= torch.maximum(torch.minimum(d_s, reach), -reach)
                 else:  # the bound penalty lam_a ||excess||^2, its weight raised by dual ascent
                     excess = actions - torch.maximum(torch.minimum(actions, high), low)
                     viol = (excess**2).sum((1, 2))  # [B]
