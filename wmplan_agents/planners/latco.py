@@ -157,7 +157,9 @@ class LatCo:
         history: list[Tensor] = []
         rolled: list[Tensor] = []
         half = (high - low) / 2
-        reach = (z_goal - z0).abs().amax(-1).clamp_min(1e-6)[:, None, None]  # a state step's cap
+        discrete = contracts.is_discrete(model)
+        # a state step's cap, in the units of g / c (the step is 0.5 * lr times that)
+        cap = (z_goal - z0).abs().amax(-1).clamp_min(1e-6)[:, None, None] / (0.5 * self.lr)
         curv_a = curv_s = None
         path = torch.cat([z0[:, None], states, z_goal[:, None]], dim=1)  # s_0 .. s_T
         for k in range(self.iterations + 1):
@@ -191,15 +193,18 @@ class LatCo:
                 if gn and curv_a is not None and curv_s is not None:
                     # diagonal Gauss-Newton: each residual's weight times diag(J^T J); the
                     # actions are projected into the bounds
-                    c_a = (lam[..., None] * curv_a).clamp_min_(1e-30)
-                    step = torch.clamp(g_a / c_a, -half, half)
-                    actions = actions - (0.5 * self.lr) * step
-                    actions = _lifted.project(model, actions, low, high)
+                    c_a = torch.mul(lam[..., None], curv_a).clamp_min_(1e-30)
+                    step = torch.div(g_a, c_a).clamp_(-half, half)
+                    actions = torch.add(actions, step, alpha=-0.5 * self.lr)
+                    if discrete:  # relaxed one-hots onto the simplex, else into the box
+                        actions = _lifted.project(model, actions, low, high)
+                    else:
+                        actions = torch.clamp(actions, low, high)
                     c_s = torch.addcmul(lam[:, :-1, None], lam[:, 1:, None], curv_s[:, 1:])
                     # clipped to the problem's own scale: the curvature is 10 iterations old,
                     # and a piecewise model (a wall) can change its Jacobian in between
-                    d_s = (0.5 * self.lr) * g_s[:, 1:-1] / c_s
-                    path[:, 1:-1] -= torch.maximum(torch.minimum(d_s, reach), -reach)
+                    d_s = torch.div(g_s[:, 1:-1], c_s).clamp_(-cap, cap)
+                    path[:, 1:-1].sub_(d_s, alpha=0.5 * self.lr)
                 else:  # the bound penalty lam_a ||excess||^2, its weight raised by dual ascent
                     excess = actions - torch.maximum(torch.minimum(actions, high), low)
                     viol = (excess**2).sum((1, 2))  # [B]
