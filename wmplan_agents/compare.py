@@ -91,7 +91,7 @@ def _toward(pos: np.ndarray, target: np.ndarray, gain: float) -> np.ndarray:
     return np.clip(gain * (target - pos), -1.0, 1.0).astype(np.float32)
 
 
-def _wall_script(start: np.ndarray, goal: np.ndarray, door_y: float, horizon: int) -> list:
+def _wall_script(start: np.ndarray, goal: np.ndarray, door_y: float) -> list:
     """Env actions: to the door's mouth on the start's side, through, then to the goal."""
     side = 1.0 if start[0] < _WALL_X else -1.0
     points = [
@@ -152,7 +152,7 @@ def detour_problems(family: str, horizon: int, n: int, seed: int = 0) -> Problem
                 continue
             draw = _Draw(s, {"start": start.tolist(), "goal": goal.tolist(), "door_y": door})
             obs, info = env.reset(seed=s, options=draw.options)
-            script = _wall_script(start, goal, door, horizon)
+            script = _wall_script(start, goal, door)
             reach, gain = 1.0, 0.5
         else:
             cells = ((1, 1), (3, 1)) if s % 2 == 0 else ((3, 1), (1, 1))

@@ -163,10 +163,8 @@ def linear_expansive(n: int, horizon: int, seed: int = 0, **env_kwargs: Any) -> 
     w, b = env.unwrapped.W, env.unwrapped.B
     init = float(env.unwrapped.init_range)
     env.close()
-    problems = _feedback_problems("", w, b, n, horizon, seed, init)
     name = f"LinearExpansive {env_kwargs or ''} H={horizon}".replace("  ", " ")
-    return ProblemSet(name, *[getattr(problems, f) for f in ("model", "z0", "goal")], horizon,
-                      problems.actions)  # fmt: skip
+    return _feedback_problems(name, w, b, n, horizon, seed, init)
 
 
 def tanh_mlp(

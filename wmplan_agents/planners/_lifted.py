@@ -80,6 +80,23 @@ def first_nonfinite_step(traj: Tensor) -> int | None:
     return int(bad.nonzero()[0, 0]) if bad.any() else None
 
 
+def raise_nonfinite(planner: str, pred: Tensor, k: int) -> None:
+    """Raise ``PlanningError`` for a non-finite lifted loss at iteration ``k``: naming the time
+    step where the one-step predictions ``[B, T, D]`` went non-finite, or, if they are finite,
+    the virtual states or the cost."""
+    bad = first_nonfinite_step(pred)
+    if bad is not None:
+        raise PlanningError(
+            f"{planner}: the model returned a non-finite one-step prediction at iteration {k}, "
+            f"time step {bad}"
+        )
+    raise PlanningError(
+        f"{planner}: the lifted loss is non-finite at iteration {k} although the model's "
+        "one-step predictions are finite: the virtual states or the cost overflowed (check the "
+        "step sizes and the cost)"
+    )
+
+
 def final_rollout_cost(
     model: Any, z0: Tensor, z_goal: Tensor, actions: Tensor, cost: CostFn, planner: str
 ) -> Tensor:
@@ -187,30 +204,62 @@ def refine(
     cost: CostFn,
     steps: int,
     lr: float,
-) -> tuple[Tensor, Tensor]:
-    """``steps`` Adam steps on the actions through the full rollout (step size ``lr`` times the
-    half-range, cosine-annealed to 0), keeping per problem the best in-bounds plan seen
-    (starting with ``actions``). Returns ``(best actions, their rolled-out cost)``; a step whose
-    cost is non-finite is never kept."""
+    *,
+    rule: str = "annealed",
+    rollout: Any = None,
+    planner: str = "",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``steps`` steps on the actions through the full rollout, keeping per problem the best
+    in-bounds plan seen (starting with ``actions``), so the result is never worse than the
+    start. Returns ``(best actions, their rollout, their cost)``.
+
+    ``rule``: ``"annealed"`` Adam steps of ``lr`` half-ranges cosine-annealed to 0 (so the
+    last steps settle); ``"adam"`` the same without annealing; ``"halve"`` plain gradient
+    steps of size ``lr``, a step that raises a problem's cost undone and its size halved.
+    ``rollout(z0, actions)`` replaces the model's rollout (e.g. a noisy one; the cost is always
+    of the actions given). A non-finite cost at the start is a ``PlanningError`` naming
+    ``planner``; a later non-finite step is never kept.
+    """
+    b = z0.shape[0]
+    roll = (lambda z, a: contracts.rollout(model, z, a)) if rollout is None else rollout
+    size = torch.full((b, 1, 1), lr, dtype=z0.dtype, device=z0.device)
     best_a = actions.detach()
-    best_cost = torch.full((z0.shape[0],), math.inf, dtype=z0.dtype, device=z0.device)
-    adam = AdamStep()
+    best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
+    best_grad = torch.zeros_like(best_a)
+    best_traj: Tensor | None = None
+    adam = AdamStep() if rule != "halve" else None
     cand = best_a
     for j in range(steps + 1):
         a = cand.detach().requires_grad_(True)
         with torch.enable_grad():
-            c = base.call_cost(cost, contracts.rollout(model, z0, a), a, z_goal)
+            traj = roll(z0, a)
+            c = base.call_cost(cost, traj, a, z_goal)
             finite = torch.isfinite(c)
+            if j == 0 and not bool(finite.all()):
+                raise PlanningError(
+                    f"{planner}: the rollout of the plan to refine is non-finite at rollout "
+                    f"step {first_nonfinite_step(traj)}"
+                )
             (grad,) = torch.autograd.grad(c.where(finite, torch.zeros_like(c)).sum(), [a])
         with torch.no_grad():
             better = finite & (c < best_cost)
-            best_a = torch.where(better[:, None, None], a.detach(), best_a)
+            m = better[:, None, None]
+            best_a = torch.where(m, a.detach(), best_a)
+            best_grad = torch.where(m, grad, best_grad)
             best_cost = torch.where(better, c.detach(), best_cost)
-            if j < steps:
-                size = lr * 0.5 * (1 + math.cos(math.pi * j / steps))
-                step = adam.direction(torch.where(finite[:, None, None], grad, 0.0))
-                cand = project(model, a.detach() - size * step * (high - low) / 2, low, high)
-    return best_a, best_cost
+            best_traj = traj.detach() if best_traj is None else torch.where(m, traj, best_traj)
+            if j == steps:
+                break
+            if adam is None:  # plain steps: undo a step that raised the cost, halve its size
+                size = torch.where(m, size, size * 0.5)
+                cand = project(model, best_a - size * best_grad, low, high)
+            else:  # Adam continues from where it is; the best point so far is kept
+                step = adam.direction(grad) * (high - low) / 2
+                if rule == "annealed":
+                    step = step * 0.5 * (1 + math.cos(math.pi * j / steps))
+                cand = project(model, a.detach() - size * step, low, high)
+    assert best_traj is not None
+    return best_a, best_traj, best_cost
 
 
 def keep_better(

@@ -257,8 +257,7 @@ class GRASP:
         final_cost = contracts.goal_cost if cost is None else cost
 
         actions = _lifted.initial_actions(model, prob)
-        frac = torch.arange(1, t_len, dtype=z0.dtype, device=z0.device)[None, :, None] / t_len
-        states = frac * z_goal[:, None] + (1 - frac) * z0[:, None]  # the line z0 -> goal
+        states = _lifted.initial_states(model, prob, actions, from_actions=False)  # the line
         if self.init_noise > 0:
             states = states + self.init_noise * _lifted.randn(
                 self._gen, tuple(states.shape), states
@@ -291,7 +290,7 @@ class GRASP:
             if not math.isfinite(
                 float(total.detach())
             ):  # one check per iteration; details if it fails
-                self._raise_nonfinite(pred, k)
+                _lifted.raise_nonfinite("grasp", pred, k)
             if self.step_rule == "gn" and k % 10 == 0:
                 denom = _lifted.gn_denominator(_lifted.jacobian_diag(model, prev, a_in), 1 + gamma)
             g_a, g_s = torch.autograd.grad(total, [actions, path], allow_unused=True)
@@ -348,20 +347,6 @@ class GRASP:
             "best_at": best_at,
         }
         return PlanResult(actions=actions, cost=result_cost, info=info)
-
-    @staticmethod
-    def _raise_nonfinite(pred: Tensor, k: int) -> None:
-        bad = _lifted.first_nonfinite_step(pred)
-        if bad is not None:
-            raise PlanningError(
-                f"grasp: the model returned a non-finite one-step prediction at iteration {k}, "
-                f"time step {bad}"
-            )
-        raise PlanningError(
-            f"grasp: the lifted loss is non-finite at iteration {k} although the model's "
-            "one-step predictions are finite: the virtual states or the cost overflowed (check "
-            "the step sizes and the cost)"
-        )
 
     def _keep_best(
         self,
@@ -468,42 +453,12 @@ class GRASP:
         cost: CostFn,
         k: int,
     ) -> tuple[Tensor, Tensor, Tensor]:  # (actions, rollout, cost)
-        """``sync_steps`` GD steps on the actions through the full rollout; a step that raises a
-        problem's cost is undone and its step size halved. Returns actions, rollout, cost."""
-        b = z0.shape[0]
-        lr = torch.full((b, 1, 1), self.lr_sync, dtype=z0.dtype, device=z0.device)
-        best_a = actions.detach()
-        best_cost = torch.full((b,), math.inf, dtype=z0.dtype, device=z0.device)
-        best_grad = torch.zeros_like(best_a)
-        best_traj: Tensor | None = None
-        adam = _lifted.AdamStep() if self.step_rule != "sgd" else None
-        cand = best_a
-        for j in range(self.sync_steps + 1):
-            a = cand.detach().requires_grad_(True)
-            traj = self._rollout(model, z0, self._noisy(a))
-            c = base.call_cost(cost, traj, a, z_goal)
-            finite = torch.isfinite(c)
-            if j == 0 and not bool(finite.all()):
-                step = _lifted.first_nonfinite_step(traj)
-                raise PlanningError(
-                    f"grasp: the sync rollout after iteration {k} is non-finite at rollout step "
-                    f"{step}"
-                )
-            (grad,) = torch.autograd.grad(c.where(finite, torch.zeros_like(c)).sum(), [a])
-            with torch.no_grad():
-                better = finite & (c < best_cost)
-                m = better[:, None, None]
-                best_a = torch.where(m, a.detach(), best_a)
-                best_grad = torch.where(m, grad, best_grad)
-                best_cost = torch.where(better, c.detach(), best_cost)
-                best_traj = traj.detach() if best_traj is None else torch.where(m, traj, best_traj)
-                if adam is None:  # plain GD: undo a step that raised the cost, halve its size
-                    lr = torch.where(m, lr, lr * 0.5)
-                    cand = _lifted.project(model, best_a - lr * best_grad, low, high)
-                else:  # Adam continues from where it is; the best point so far is kept
-                    step = adam.direction(grad) * (high - low) / 2
-                    if self.step_rule == "gn":  # anneal within the sync, so it settles
-                        step = step * 0.5 * (1 + math.cos(math.pi * j / self.sync_steps))
-                    cand = _lifted.project(model, a.detach() - lr * step, low, high)
-        assert best_traj is not None
-        return best_a, best_traj, best_cost
+        """``sync_steps`` steps on the actions through the full (noisy, if set) rollout by the
+        step rule (``_lifted.refine``); never worse than the start. Returns actions, rollout,
+        cost."""
+        rule = {"sgd": "halve", "adam": "adam", "gn": "annealed"}[self.step_rule]
+        return _lifted.refine(
+            model, z0, z_goal, actions, low, high, cost, self.sync_steps, self.lr_sync,
+            rule=rule, rollout=lambda z, a: self._rollout(model, z, self._noisy(a)),
+            planner=f"grasp (sync after iteration {k})",
+        )  # fmt: skip

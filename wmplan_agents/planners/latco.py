@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from wmplan_agents import contracts
-from wmplan_agents.contracts import CostFn, PlanningError, PlanResult
+from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners import _lifted, base
 
 
@@ -186,7 +186,7 @@ class LatCo:
                 loss = loss / lam.max(-1).values.clamp_min(1.0)
             total = loss.sum()
             if not math.isfinite(float(total.detach())):  # one check; details if it fails
-                self._raise_nonfinite(pred, k)
+                _lifted.raise_nonfinite("latco", pred, k)
             g_a, g_s = torch.autograd.grad(total, [actions, path])
             with torch.no_grad():
                 path = path.detach()
@@ -229,27 +229,13 @@ class LatCo:
             "virtual_states": path[:, 1:-1].detach().clone(),
         }
         if self.refine_steps > 0 and not contracts.is_discrete(model):
-            best_actions, _ = _lifted.refine(
+            best_actions, _, _ = _lifted.refine(
                 model, z0, z_goal, best_actions, low, high, cost_fn, self.refine_steps,
-                self.lr_refine,
+                self.lr_refine, planner="latco",
             )  # fmt: skip
         actions = _lifted.harden(model, best_actions)
         result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, cost_fn, "latco")
         return PlanResult(actions=actions, cost=result_cost, info=info)
-
-    @staticmethod
-    def _raise_nonfinite(pred: Tensor, k: int) -> None:
-        bad = _lifted.first_nonfinite_step(pred)
-        if bad is not None:
-            raise PlanningError(
-                f"latco: the model returned a non-finite one-step prediction at iteration {k}, "
-                f"time step {bad}"
-            )
-        raise PlanningError(
-            f"latco: the lifted loss is non-finite at iteration {k} although the model's "
-            "one-step predictions are finite: the virtual states or the cost overflowed (check "
-            "the step sizes and the cost)"
-        )
 
     def _keep_best(
         self,
