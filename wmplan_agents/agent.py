@@ -7,6 +7,7 @@ same agent runs in a plain Gymnasium episode loop, on a vector env, and inside S
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -188,6 +189,7 @@ class MPCAgent:
             ) from err
         if cost is None:
             cost = preset.cost if preset is not None else "final"
+        cost_arg = cost
         if isinstance(cost, str):
             if cost not in COSTS:
                 raise ValueError(f"cost must be one of {sorted(COSTS)} or a callable, got {cost!r}")
@@ -207,6 +209,16 @@ class MPCAgent:
             raise ValueError(f"device={str(device)!r} but CUDA is not available; use 'cpu'")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"device={str(device)!r} but MPS is not available; use 'cpu'")
+        # how to build this agent again around a rebuilt model (evaluate's workers do)
+        self.init_args: dict[str, Any] = {
+            "planner": planner,
+            "horizon": horizon,
+            "replan_every": replan_every,
+            "device": str(device),
+            "cost": cost_arg,
+            "observation_space": observation_space,
+            **planner_kwargs,
+        }
         self.model = model
         self.planner = planner_obj
         self.preset = preset
@@ -274,12 +286,22 @@ class MPCAgent:
             )
 
     # -- memory -----------------------------------------------------------------------------
-    def reset(self) -> None:
-        """Forget every env's queued actions and warm start, and the planner's own carried
-        state (iCEM's kept elites) where it has a ``reset()``."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget every env's queued actions and warm start, and reset the planner where it has
+        a ``reset``: the library's planners drop carried state (iCEM's kept elites) and restart
+        their random stream, from their own seed, or from it mixed with ``seed`` when given
+        (:func:`~wmplan_agents.evaluate` passes each episode's seed, so an episode's plans do
+        not depend on the episodes run before it). A planner whose ``reset`` takes no ``seed``
+        is reset without one."""
+        if seed is not None:
+            seed = check_int("seed", seed)
         self._queues, self._tails = [], []
         planner_reset = getattr(self.planner, "reset", None)
-        if callable(planner_reset):
+        if not callable(planner_reset):
+            return
+        if seed is not None and "seed" in inspect.signature(planner_reset).parameters:
+            planner_reset(seed=seed)
+        else:
             planner_reset()
 
     def _resize(self, n_envs: int) -> None:

@@ -202,6 +202,12 @@ def eval_command(
         list[str] | None, typer.Option("--env-set", help="env keyword KEY=VALUE (repeatable)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
+    ] = 1,
+    address: Annotated[
+        str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
+    ] = None,
 ) -> None:
     """Evaluate an MPC agent on ENV_ID and print its success rate, return and planning time."""
     from wmplan_agents.agent import MPCAgent
@@ -227,8 +233,11 @@ def eval_command(
     except (ValueError, TypeError) as err:
         raise typer.BadParameter(str(err)) from err
     try:
-        result = evaluate(agent, env_id, episodes, seed, progress=progress, **env_kwargs)
-    except ValueError as err:  # the env does not fit the model (check_env), bad env kwargs
+        result = evaluate(
+            agent, env_id, episodes, seed, progress=progress, workers=workers, address=address,
+            **env_kwargs,
+        )  # fmt: skip
+    except (ValueError, ImportError) as err:  # env/model mismatch, bad kwargs, no Ray
         raise typer.BadParameter(str(err)) from err
     rows = [
         ("env", env_id),
@@ -259,6 +268,12 @@ def reproduce_command(
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
+    ] = 1,
+    address: Annotated[
+        str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
+    ] = None,
 ) -> None:
     """Reproduce a paper experiment: print its table beside the paper's, save plot and JSON."""
     import torch
@@ -272,8 +287,11 @@ def reproduce_command(
     settings_cls, _ = REPRODUCTIONS[name].load()
     overrides = parse_assignments(settings_set, "--set", settings_cls)
     try:
-        result = reproduce(name, out, progress=progress, echo=typer.echo, **overrides)
-    except (ValueError, TypeError) as err:
+        result = reproduce(
+            name, out, progress=progress, echo=typer.echo, workers=workers, address=address,
+            **overrides,
+        )  # fmt: skip
+    except (ValueError, TypeError, ImportError) as err:
         raise typer.BadParameter(str(err)) from err
     for kind, path in result.files.items():
         typer.echo(f"{kind}: {path}")
@@ -298,6 +316,12 @@ def compare_command(
     closed_loop: Annotated[bool, typer.Option(help="also run each planner closed loop")] = True,
     out: Annotated[str, typer.Option(help="output folder")] = "outputs/compare",
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
+    workers: Annotated[
+        int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
+    ] = 1,
+    address: Annotated[
+        str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
+    ] = None,
 ) -> None:
     """Compare planners on long-horizon detour problems: success (simulator and model) against
     planning time and model evaluations; writes FAMILY.md, FAMILY.json and FAMILY.png."""
@@ -344,8 +368,10 @@ def compare_command(
             closed_loop=closed_loop,
             model=model_obj,
             echo=typer.echo,
+            workers=workers,
+            address=address,
         )
-    except ValueError as err:
+    except (ValueError, ImportError) as err:
         raise typer.BadParameter(str(err)) from err
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

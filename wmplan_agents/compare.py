@@ -23,9 +23,9 @@ Every problem is kept only if a scripted waypoint controller (through the door, 
 U) reaches its goal within the horizon in the simulator, so each goal is reachable; those
 actions are the problem's ``goal_actions``.
 
-:func:`compare` plans every problem of a horizon in one batched call per planner and budget
-rung (fractions of the planner's iterations), executes every plan open loop in the simulator
-and scores it there and under the model (``reproduce.open_loop.run_cell``); with
+:func:`compare` plans the problems of a horizon in batched calls of ``batch`` problems per
+planner and budget rung (fractions of the planner's iterations), executes every plan open
+loop in the simulator and scores it there and under the model (``reproduce.open_loop``); with
 ``closed_loop=True`` it also runs each planner at its full budget as a receding-horizon agent
 (all problems as one batch; shrinking horizon: every ``replan_every`` model steps it replans
 the remaining steps from the states reached; success if the goal is reached at any step).
@@ -45,7 +45,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from wmplan_agents.reproduce.open_loop import ENVS, Cell, EnvSetup, Problems, execute, run_cell
+from wmplan_agents.reproduce.open_loop import (
+    ENVS,
+    Cell,
+    CellJob,
+    EnvSetup,
+    Problems,
+    execute,
+    run_cells,
+)
 
 FAMILIES = ("wall-detour", "wall-detour-wide", "maze-arms")
 
@@ -303,10 +311,15 @@ def compare(
     replan_every: int = 2,
     model: Any = None,
     echo: Any = None,
+    workers: int = 1,
+    address: str | None = None,
+    batch: int = 50,
 ) -> Comparison:
     """Every planner of ``planners`` (default :data:`DEFAULT_PLANNERS`) on ``n_trials``
     problems of ``family`` at each horizon (env steps), open loop at a ladder of budgets and,
-    with ``closed_loop``, as an agent at its full budget. ``echo(line)`` reports progress."""
+    with ``closed_loop``, as an agent at its full budget. ``echo(line)`` reports progress.
+    ``batch``: problems per plan call; ``workers``, ``address``: Ray workers for those blocks
+    (:func:`~wmplan_agents.reproduce.open_loop.run_cells`; closed loop stays in this process)."""
     from registry import PLANNERS
     from wmplan_agents import contracts
 
@@ -319,30 +332,35 @@ def compare(
     model = family_model(family) if model is None else model
     repeat = contracts.action_repeat(model)
     out = Comparison(family)
+    jobs, problem_sets = [], {}
     for h in horizons:
         if h % repeat:
             raise ValueError(f"horizon {h} is not a multiple of the model's action_repeat {repeat}")
         problems = detour_problems(family, h, n_trials, seed=problem_seed + 1000 * h)
+        problem_sets[h] = problems
         out.n_problems[h] = problems.n
         out.replay[h] = int(execute(problems, problems.goal_actions)[1].sum())
         for label, (name, kw) in planners.items():
             kwargs = {**PLANNERS[name].kwargs, **kw}
-            cell = run_cell(model, problems, name, kwargs, fractions, seed=seed, label=label)
-            out.cells.append(cell)
+            jobs.append(CellJob(model, problems, name, kwargs, fractions, seed, label, batch))
+    out.cells = run_cells(jobs, workers=workers, address=address)
+    for job, cell in zip(jobs, out.cells, strict=True):
+        h = cell.horizon
+        if echo:
+            echo(
+                f"{family} H={h} {cell.planner}: sim {cell.successes}/{cell.n}, model "
+                f"{cell.model_successes}/{cell.n}, {cell.rung_time_s[-1]:.3f} s, "
+                f"{cell.rung_evals[-1]} evals per problem"
+            )
+        if closed_loop:
+            steps = h // repeat
+            run = _closed_loop(
+                model, problem_sets[h], cell.planner, job.planner, job.planner_kwargs, steps,
+                min(replan_every, steps), seed,
+            )  # fmt: skip
+            out.closed.append(run)
             if echo:
-                echo(
-                    f"{family} H={h} {label}: sim {cell.successes}/{cell.n}, model "
-                    f"{cell.model_successes}/{cell.n}, {cell.rung_time_s[-1]:.3f} s, "
-                    f"{cell.rung_evals[-1]} evals per problem"
-                )
-            if closed_loop:
-                steps = h // repeat
-                run = _closed_loop(
-                    model, problems, label, name, kwargs, steps, min(replan_every, steps), seed
-                )
-                out.closed.append(run)
-                if echo:
-                    echo(f"{family} H={h} {label} closed loop: {sum(run.success)}/{run.n}")
+                echo(f"{family} H={h} {cell.planner} closed loop: {sum(run.success)}/{run.n}")
     return out
 
 

@@ -58,6 +58,8 @@ def evaluate(
     *,
     progress: bool = True,
     max_episode_steps: int | None = None,
+    workers: int = 1,
+    address: str | None = None,
     **env_kwargs: Any,
 ) -> EvalResult:
     """Run ``n_episodes`` episodes of ``env`` (an env id, made with ``gym.make(env,
@@ -65,13 +67,24 @@ def evaluate(
 
     Before any step, an agent with ``check_env`` (an :class:`~wmplan_agents.MPCAgent`) checks
     that the env fits its model and raises ``ValueError`` otherwise. Episode ``j`` starts with
-    ``reset(seed=seed + j)``; the agent gets ``episode_start=True`` on its first step (so an
-    :class:`~wmplan_agents.MPCAgent` forgets the previous episode). Success is
-    ``info["is_success"]`` at the end of an episode (terminated or truncated). Any object with
-    SB3's ``predict(observation, state, episode_start, deterministic)`` works as ``agent``.
-    ``progress``: show a tqdm bar over episodes.
+    ``reset(seed=seed + j)``; an :class:`~wmplan_agents.MPCAgent` is then ``reset(seed=seed +
+    j)`` (its queue and warm start are cleared and its planner's random stream restarts from
+    the planner's seed mixed with the episode's), so every episode is a function of its own
+    seed. Other agents get ``episode_start=True`` on the first step, as SB3 passes it. Success
+    is ``info["is_success"]`` at the end of an episode (terminated or truncated). Any object
+    with SB3's ``predict(observation, state, episode_start, deterministic)`` works as
+    ``agent``. ``progress``: show a tqdm bar over episodes.
+
+    ``workers > 1`` (or a Ray ``address``) runs the episodes in shards on Ray workers
+    (:mod:`wmplan_agents.parallel`; ``pip install "wmplan[ray]"``), each rebuilding the agent
+    from its model's checkpoint and its constructor arguments and the env from its id (an env
+    instance must come from ``gym.make``: it is rebuilt from its ``spec``). The result equals
+    the serial run's episode by episode; only ``predict_time_s`` (summed over workers) differs.
     """
+    from wmplan_agents import parallel
+
     n_episodes = check_int("n_episodes", n_episodes, 1)
+    workers = parallel.check_workers(workers, address)
     if not callable(getattr(agent, "predict", None)):
         raise ValueError(f"agent must have a predict method (SB3's protocol), got {agent!r}")
     owns_env = isinstance(env, str)
@@ -85,42 +98,92 @@ def evaluate(
     elif env_kwargs or max_episode_steps is not None:
         raise ValueError("env keyword arguments and max_episode_steps only apply to an env id")
     env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    seeds = [seed + j for j in range(n_episodes)]
     try:
         if callable(getattr(agent, "check_env", None)):
             agent.check_env(env)
-    except BaseException:
-        if owns_env:
-            env.close()
-        raise
-    seeds = [seed + j for j in range(n_episodes)]
-    successes: list[bool] = []
-    returns: list[float] = []
-    lengths: list[int] = []
-    predict_time = 0.0
-    try:
-        bar = tqdm(seeds, desc=f"eval {env_id}", unit="ep", disable=not progress, leave=False)
-        for s in bar:
-            obs, info = env.reset(seed=s)
-            state, start, done = None, True, False
-            total, length = 0.0, 0
-            while not done:
-                t0 = time.perf_counter()
-                action, state = agent.predict(
-                    obs, state=state, episode_start=np.array([start]), deterministic=True
+        if parallel.uses_ray(workers, address):
+            if env.spec is None:
+                raise ValueError(
+                    f"workers={workers} rebuild the env from its spec, and this "
+                    f"{type(env.unwrapped).__name__} has none: pass an env id or an env made "
+                    "with gym.make"
                 )
-                predict_time += time.perf_counter() - t0
-                obs, reward, terminated, truncated, info = env.step(action)
-                start, done = False, terminated or truncated
-                total += float(reward)
-                length += 1
-            successes.append(bool(info.get("is_success", False)))
-            returns.append(total)
-            lengths.append(length)
-            bar.set_postfix(success=f"{np.mean(successes):.2f}")
+            recipe = parallel.agent_recipe(agent)
+            pieces = parallel.shards(n_episodes, workers)
+            tasks = [(recipe, env.spec, [seeds[i] for i in piece]) for piece in pieces]
+            outs = parallel.run_tasks(
+                _episodes_task, tasks, workers=workers, address=address, progress=progress,
+                desc=f"eval {env_id}", weights=[len(p) for p in pieces],
+            )  # fmt: skip
+            merged = _Episodes()
+            for out in outs:
+                merged.extend(out)
+        else:
+            merged = _run_episodes(agent, env, seeds, progress, env_id)
     finally:
         if owns_env:
             env.close()
-    return EvalResult(env_id, seeds, successes, returns, lengths, predict_time)
+    return EvalResult(
+        env_id, seeds, merged.successes, merged.returns, merged.lengths, merged.predict_time
+    )
+
+
+@dataclass
+class _Episodes:
+    successes: list[bool] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    predict_time: float = 0.0
+
+    def extend(self, other: _Episodes) -> None:
+        self.successes += other.successes
+        self.returns += other.returns
+        self.lengths += other.lengths
+        self.predict_time += other.predict_time
+
+
+def _run_episodes(
+    agent: Any, env: gym.Env, seeds: list[int], progress: bool = False, env_id: str = ""
+) -> _Episodes:
+    from wmplan_agents.agent import MPCAgent
+
+    out = _Episodes()
+    bar = tqdm(seeds, desc=f"eval {env_id}", unit="ep", disable=not progress, leave=False)
+    for s in bar:
+        obs, info = env.reset(seed=s)
+        if isinstance(agent, MPCAgent):
+            agent.reset(seed=s)
+        state, start, done = None, True, False
+        total, length = 0.0, 0
+        while not done:
+            t0 = time.perf_counter()
+            action, state = agent.predict(
+                obs, state=state, episode_start=np.array([start]), deterministic=True
+            )
+            out.predict_time += time.perf_counter() - t0
+            obs, reward, terminated, truncated, info = env.step(action)
+            start, done = False, terminated or truncated
+            total += float(reward)
+            length += 1
+        out.successes.append(bool(info.get("is_success", False)))
+        out.returns.append(total)
+        out.lengths.append(length)
+        bar.set_postfix(success=f"{np.mean(out.successes):.2f}")
+    return out
+
+
+def _episodes_task(task: tuple[Any, Any, list[int]]) -> _Episodes:
+    """One shard on a worker: rebuild the agent and the env, run the episodes."""
+    from wmplan_agents import parallel
+
+    recipe, spec, seeds = task
+    agent = parallel.build_agent(recipe)
+    env = gym.make(spec)
+    try:
+        return _run_episodes(agent, env, seeds)
+    finally:
+        env.close()
 
 
 __all__ = ["EvalResult", "evaluate"]

@@ -103,14 +103,44 @@ class RandomStream:
         if not isinstance(reseed_every_plan, (bool, np.bool_)):
             raise ValueError(f"reseed_every_plan must be a bool, got {reseed_every_plan!r}")
         self.reseed_every_plan = reseed_every_plan
+        self.start = self.seed  # where the stream (re)starts; see restart
         self.generator: torch.Generator | None = None
+
+    def restart(self, key: int | None = None) -> None:
+        """Restart the stream at the next plan: from ``seed`` (``key=None``) or from a seed mixed
+        from ``(seed, key)`` (an episode's seed, so each episode has its own stream and the
+        plans of an episode do not depend on the episodes run before it). With
+        ``reseed_every_plan`` a plan is a function of its inputs alone, so ``key`` is checked
+        and not used."""
+        if key is not None:
+            key = check_int("seed", key)
+        mixed = key is not None and not self.reseed_every_plan
+        self.start = mix_seeds(self.seed, key) if mixed else self.seed
+        self.generator = None
 
     def for_plan(self, device: Any) -> torch.Generator:
         """The generator to draw this plan's noise from."""
         gen = self.generator
         if self.reseed_every_plan or gen is None or gen.device != torch.device(device):
-            self.generator = make_generator(self.seed, device)
+            self.generator = make_generator(self.start, device)
         return self.generator
+
+
+def mix_seeds(*seeds: int) -> int:
+    """One 63-bit seed from several integers (NumPy's ``SeedSequence``; negative ones wrap)."""
+    words = [int(s) % 2**64 for s in seeds]
+    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class Seeded:
+    """Mixin of the planners: ``reset(seed=None)`` restarts the planner's :class:`RandomStream`
+    (``self.rng``), from its own ``seed`` or, given ``seed``, from the two mixed."""
+
+    rng: RandomStream
+
+    def reset(self, seed: int | None = None) -> None:
+        """Restart the random stream (see :meth:`RandomStream.restart`)."""
+        self.rng.restart(seed)
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -13,6 +13,7 @@ from wmplan_agents.planners.base import (
     BestSoFar,
     Problem,
     RandomStream,
+    Seeded,
     check_counts,
     check_positive,
     check_problem,
@@ -59,7 +60,7 @@ def weighted_fit(elites: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
     return mean, var.sqrt()
 
 
-class CEM:
+class CEM(Seeded):
     """Cross-entropy method: sample, keep the ``n_elites`` cheapest, refit, repeat.
 
     Box actions: a diagonal Gaussian over the ``[H, A]`` sequence, initialised at ``init_actions``

@@ -12,6 +12,7 @@ from wmplan_agents.contracts import CostFn, PlanningError, PlanResult, rollout
 from wmplan_agents.planners.base import (
     Problem,
     RandomStream,
+    Seeded,
     call_cost,
     check_counts,
     check_positive,
@@ -25,7 +26,7 @@ from wmplan_agents.planners.base import (
 )
 
 
-class GradientDescent:
+class GradientDescent(Seeded):
     """Adam on the actions, back-propagating the cost through the whole rollout.
 
     ``n_restarts`` sequences per problem are optimised in parallel (one batched rollout over

@@ -18,7 +18,7 @@ _STEP_RULES = ("gn", "adam", "sgd")
 _SYNCS = ("gd", "cem")
 
 
-class GRASP:
+class GRASP(base.Seeded):
     """GRASP (Gradient RelAxed Stochastic Planner), Algorithm 1 of grasp-paper.md.
 
     Virtual states ``s_1..s_{T-1}`` (``s_0 = z0`` and ``s_T = z_goal`` fixed) and actions

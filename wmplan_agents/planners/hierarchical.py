@@ -61,6 +61,12 @@ class CoarseToFine:
         )
         self.seed = seed
 
+    def reset(self, seed: int | None = None) -> None:
+        """Reset both planners (their random streams restart, from ``seed`` when given)."""
+        self.coarse.reset(seed)
+        if self.fine is not None:
+            self.fine.reset(seed)
+
     @staticmethod
     def coarse_level(model: Any) -> tuple[Any, int]:
         """``(model.coarse_model(), k)``; ``ValueError`` if ``model`` has no coarse level."""

@@ -13,6 +13,7 @@ from wmplan_agents.planners.base import (
     BestSoFar,
     Problem,
     RandomStream,
+    Seeded,
     check_counts,
     check_positive,
     check_problem,
@@ -61,7 +62,7 @@ def colored_noise_matrix(horizon: int, beta: float, dtype: torch.dtype, device: 
     return cols[keep].T.contiguous().to(device=device, dtype=dtype)
 
 
-class ICEM:
+class ICEM(Seeded):
     """iCEM: CEM with coloured noise, elite keeping across iterations and MPC steps, and a
     population that shrinks by ``population_decay`` each iteration (floor ``2 * n_elites``).
 
@@ -134,8 +135,10 @@ class ICEM:
         self._prev_plan: Tensor | None = None  # [B, H, A] returned by the previous call
         self._prev_kept: Tensor | None = None  # [B, k, H, A] kept elites of the previous call
 
-    def reset(self) -> None:
-        """Forget the elites kept from the previous call."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the elites kept from the previous call and restart the random stream (from
+        ``seed`` mixed into the planner's own seed when given)."""
+        super().reset(seed)
         self._prev_plan = self._prev_kept = None
 
     def population(self, iteration: int) -> int:

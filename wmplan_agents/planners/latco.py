@@ -14,7 +14,7 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners import _lifted, base
 
 
-class LatCo:
+class LatCo(base.Seeded):
     """Latent collocation: states and actions optimised jointly on the lifted objective.
 
     Virtual states ``s_1..s_{T-1}`` (``s_0 = z0``, ``s_T = z_goal`` fixed, as in Eq. (4) of

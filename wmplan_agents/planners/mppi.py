@@ -14,6 +14,7 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
     RandomStream,
+    Seeded,
     check_counts,
     check_positive,
     check_problem,
@@ -43,7 +44,7 @@ def smoothing_matrix(horizon: int, rho: float, dtype: torch.dtype, device: Any) 
     return mat
 
 
-class MPPI:
+class MPPI(Seeded):
     """MPPI: perturb the mean sequence, weight each sample by ``exp(-cost / temperature)``.
 
     Box actions: samples are ``mean + noise_std * half_range * eps`` with ``eps`` white Gaussian

@@ -12,6 +12,7 @@ from wmplan_agents.contracts import CostFn, PlanResult
 from wmplan_agents.planners.base import (
     BestSoFar,
     RandomStream,
+    Seeded,
     check_counts,
     check_problem,
     evaluate,
@@ -21,7 +22,7 @@ from wmplan_agents.planners.base import (
 )
 
 
-class RandomShooting:
+class RandomShooting(Seeded):
     """Uniform random shooting: ``iterations`` batches of ``n_samples`` sequences, best one wins.
 
     Box actions are drawn uniformly inside the bounds; discrete actions are uniform categories

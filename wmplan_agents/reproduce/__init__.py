@@ -24,6 +24,7 @@ class Reproduction:
     module: str
     settings: str
     summary: str
+    parallel: bool = False  # its reproduce() takes workers and address (Ray)
 
     def load(self) -> tuple[type, Any]:
         """``(settings class, reproduce function)``."""
@@ -71,6 +72,7 @@ register(
         "wmplan_agents.reproduce.grasp_table1",
         "GraspTable1Settings",
         "GRASP Table 1: open-loop Push-T at H=40..80, CEM/LatCo/GD/GRASP success and time",
+        parallel=True,
     )
 )
 register(
@@ -79,6 +81,7 @@ register(
         "wmplan_agents.reproduce.grasp_table2",
         "GraspTable2Settings",
         "GRASP Table 2: GRASP ablations (sync steps, state noise, stop-gradient) at H=40",
+        parallel=True,
     )
 )
 register(
@@ -87,6 +90,7 @@ register(
         "wmplan_agents.reproduce.grasp_tables34",
         "GraspTables34Settings",
         "GRASP Tables 3-4: open-loop H=10..30 on Push-T, PointMaze, WallSingle",
+        parallel=True,
     )
 )
 
@@ -109,12 +113,32 @@ def reproduce(
     *,
     progress: bool = False,
     echo: Any = print,
+    workers: int = 1,
+    address: str | None = None,
     **overrides: Any,
 ) -> Any:
     """Run reproduction ``name`` with its default settings changed by ``overrides``; return its
-    result dataclass (its ``files`` say where the plot and the JSON went)."""
+    result dataclass (its ``files`` say where the plot and the JSON went).
+
+    ``workers > 1`` or a Ray ``address`` runs the trials on Ray workers
+    (:mod:`wmplan_agents.parallel`), with the same results as the serial run; only the
+    reproductions with ``parallel=True`` (the GRASP tables) shard their trials."""
+    from wmplan_agents import parallel
+
     settings = make_settings(name, **overrides)
-    _, run = REPRODUCTIONS[name].load()
+    entry = REPRODUCTIONS[name]
+    _, run = entry.load()
+    if parallel.uses_ray(parallel.check_workers(workers, address), address):
+        if not entry.parallel:
+            shardable = sorted(k for k, v in REPRODUCTIONS.items() if v.parallel)
+            raise ValueError(
+                f"{name} runs in one process (workers={workers}, address={address!r} given); "
+                f"the reproductions that run on Ray workers are {shardable}"
+            )
+        return run(
+            settings, out_dir=out_dir, progress=progress, echo=echo, workers=workers,
+            address=address,
+        )  # fmt: skip
     return run(settings, out_dir=out_dir, progress=progress, echo=echo)
 
 

@@ -26,7 +26,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval holds p exactly (rounding can put p a hair outside at 0 or n successes)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def format_rate(successes: int, n: int) -> str:

@@ -13,9 +13,10 @@ import numpy as np
 from wmplan_agents.reproduce.common import check_positive, format_rate, pyplot, save_figure
 from wmplan_agents.reproduce.open_loop import (
     Cell,
+    CellJob,
     execute,
     make_problems,
-    run_cell,
+    run_cells,
     zero_action_success,
 )
 
@@ -45,11 +46,13 @@ def check_horizons(horizons: tuple[int, ...]) -> None:
 @dataclass(frozen=True)
 class PlannerBudgets:
     """The compared planners and their fixed budgets (registry presets otherwise), the trials
-    (``n_trials`` problems from seeds ``episode_seed + i``; planner seed ``seed``) and the budget
+    (``n_trials`` problems from seeds ``episode_seed + i``; planner seed ``seed``, planned in
+    blocks of ``batch`` problems per call, the unit of work on Ray workers) and the budget
     ladder (``fractions`` of each planner's iterations, for the time to success)."""
 
     planners: tuple[str, ...] = PLANNERS
     n_trials: int = 50
+    batch: int = 50
     episode_seed: int = 5000
     seed: int = 0
     fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
@@ -60,7 +63,7 @@ class PlannerBudgets:
     grasp_iterations: int = 400
 
     def __post_init__(self) -> None:
-        check_positive(n_trials=self.n_trials, cem_samples=self.cem_samples)
+        check_positive(n_trials=self.n_trials, batch=self.batch, cem_samples=self.cem_samples)
         check_positive(cem_iterations=self.cem_iterations, gd_iterations=self.gd_iterations)
         check_positive(latco_iterations=self.latco_iterations)
         check_positive(grasp_iterations=self.grasp_iterations)
@@ -123,12 +126,18 @@ def run_grid(
     progress: bool = False,
     echo: Any = print,
     model: Any = None,
+    workers: int = 1,
+    address: str | None = None,
+    batch: int | None = None,
 ) -> Grid:
     """Every ``label -> (planner name, kwargs)`` at every horizon on the same ``n_trials``
-    problems per horizon (seeds ``episode_seed + i``)."""
+    problems per horizon (seeds ``episode_seed + i``), planned ``batch`` problems per call;
+    ``workers``, ``address``: Ray workers for the blocks
+    (:func:`~wmplan_agents.reproduce.open_loop.run_cells`)."""
     model = load_model(env) if model is None else model
     seeds = [episode_seed + i for i in range(n_trials)]
     grid = Grid(env, n_trials, [])
+    jobs = []
     for h in horizons:
         problems = make_problems(env, h, seeds)
         grid.start_success[h] = int(problems.start_success.sum())
@@ -136,10 +145,14 @@ def run_grid(
         grid.replay_success[h] = int(execute(problems, problems.goal_actions)[0].sum())
         for label, (name, kwargs) in planners.items():
             kwargs = preset_kwargs(name, env, kwargs)
-            cell = run_cell(model, problems, name, kwargs, fractions, seed=seed, label=label)
-            grid.cells.append(cell)
-            if progress:
-                echo(f"  {env} H={h} {label}: {cell.successes}/{cell.n}, {cell.median_time:.3f}s")
+            jobs.append(CellJob(model, problems, name, kwargs, fractions, seed, label, batch))
+    grid.cells = run_cells(jobs, workers=workers, address=address, progress=progress)
+    if progress:
+        for cell in grid.cells:
+            echo(
+                f"  {env} H={cell.horizon} {cell.planner}: {cell.successes}/{cell.n}, "
+                f"{cell.median_time:.3f}s"
+            )
     return grid
 
 

@@ -101,6 +101,8 @@ def reproduce(
     out_dir: str | Path | None = None,
     progress: bool = False,
     echo: Any = print,
+    workers: int = 1,
+    address: str | None = None,
 ) -> GraspTable1Result:
     """Run, print the table, save ``grasp_table1.png`` and ``grasp_table1.json``."""
     s = settings or GraspTable1Settings()
@@ -116,6 +118,9 @@ def reproduce(
         s.fractions,
         progress=progress,
         echo=echo,
+        workers=workers,
+        address=address,
+        batch=s.batch,
     )
     result = GraspTable1Result(s, grid)
     result.files["plot"] = str(

@@ -27,7 +27,7 @@ from wmplan_agents.reproduce.common import (
     save_figure,
 )
 from wmplan_agents.reproduce.grasp_common import Grid, cell_row, load_model, preset_kwargs
-from wmplan_agents.reproduce.open_loop import make_problems, run_cell
+from wmplan_agents.reproduce.open_loop import CellJob, make_problems, run_cells
 
 # Table 2 of grasp-paper.md: row -> (accuracy %, median time to success in s)
 PAPER: dict[str, tuple[float, float]] = {
@@ -51,6 +51,7 @@ class GraspTable2Settings:
     env: str = "pusht"
     horizon: int = 40
     n_trials: int = 50
+    batch: int = 50  # problems per plan call (the unit of work on Ray workers)
     episode_seed: int = 5000
     seed: int = 0
     fractions: tuple[float, ...] = (0.25, 0.5, 1.0)
@@ -62,6 +63,7 @@ class GraspTable2Settings:
 
     def __post_init__(self) -> None:
         check_positive(horizon=self.horizon, n_trials=self.n_trials, iterations=self.iterations)
+        check_positive(batch=self.batch)
         check_positive(sync_every=self.sync_every)
         if self.full_sync_steps not in self.sync_steps or 1.0 not in self.noise_scales:
             raise ValueError(
@@ -96,23 +98,33 @@ class GraspTable2Result:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def run(s: GraspTable2Settings, progress: bool = False, echo: Any = print) -> Grid:
+def run(
+    s: GraspTable2Settings,
+    progress: bool = False,
+    echo: Any = print,
+    workers: int = 1,
+    address: str | None = None,
+) -> Grid:
     model = load_model(s.env)
     problems = make_problems(s.env, s.horizon, [s.episode_seed + i for i in range(s.n_trials)])
     grid = Grid(s.env, s.n_trials, [], {s.horizon: int(problems.start_success.sum())})
-    done: dict[str, Any] = {}
+    labels: dict[str, list[str]] = {}  # one job per distinct variant, under all its labels
+    jobs: dict[str, CellJob] = {}
     for label, kwargs in s.variants().items():
         key = repr(sorted(kwargs.items()))
-        if key in done:  # the full planner, already run under another row's label
-            cell = done[key]
-            grid.cells.append(dataclasses.replace(cell, planner=label))
-            continue
-        kw = preset_kwargs("grasp", s.env, kwargs)
-        cell = run_cell(model, problems, "grasp", kw, s.fractions, seed=s.seed, label=label)
-        done[key] = cell
-        grid.cells.append(cell)
-        if progress:
-            echo(f"  {label}: {cell.successes}/{cell.n}, {cell.median_time:.3f}s")
+        if key not in jobs:
+            kw = preset_kwargs("grasp", s.env, kwargs)
+            jobs[key] = CellJob(model, problems, "grasp", kw, s.fractions, s.seed, label, s.batch)
+        labels.setdefault(key, []).append(label)
+    cells = run_cells(list(jobs.values()), workers=workers, address=address, progress=progress)
+    by_label = {}
+    for key, cell in zip(jobs, cells, strict=True):
+        for label in labels[key]:
+            by_label[label] = dataclasses.replace(cell, planner=label)
+    grid.cells = [by_label[label] for label in s.variants()]
+    if progress:
+        for cell in grid.cells:
+            echo(f"  {cell.planner}: {cell.successes}/{cell.n}, {cell.median_time:.3f}s")
     return grid
 
 
@@ -150,11 +162,13 @@ def reproduce(
     out_dir: str | Path | None = None,
     progress: bool = False,
     echo: Any = print,
+    workers: int = 1,
+    address: str | None = None,
 ) -> GraspTable2Result:
     """Run, print the table, save ``grasp_table2.png`` and ``grasp_table2.json``."""
     s = settings or GraspTable2Settings()
     out = output_dir("grasp-table2", out_dir)
-    result = GraspTable2Result(s, run(s, progress, echo))
+    result = GraspTable2Result(s, run(s, progress, echo, workers, address))
     result.files["plot"] = str(plot(result, out / "grasp_table2.png"))
     publish(result, out / "grasp_table2.json", PAPER, table(result), echo)
     return result

@@ -102,6 +102,8 @@ def reproduce(
     out_dir: str | Path | None = None,
     progress: bool = False,
     echo: Any = print,
+    workers: int = 1,
+    address: str | None = None,
 ) -> GraspTables34Result:
     """Run, print the table, save ``grasp_tables34_<env>.png`` and ``grasp_tables34.json``."""
     s = settings or GraspTables34Settings()
@@ -111,7 +113,8 @@ def reproduce(
     for env in s.envs:
         grids[env] = run_grid(
             env, s.horizons, planners, s.n_trials, s.episode_seed, s.seed, s.fractions,
-            progress=progress, echo=echo,
+            progress=progress, echo=echo, workers=workers, address=address,
+            batch=s.batch,
         )  # fmt: skip
     result = GraspTables34Result(s, grids)
     for env, grid in grids.items():

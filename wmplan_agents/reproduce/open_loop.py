@@ -28,6 +28,7 @@ call and then executed, all planned actions, open loop, in ``n`` copies of the r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 
 from wmplan_agents.reproduce.common import wilson_interval
+from wmplan_envs.core import check_int
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,22 @@ class Problems:
     @property
     def n(self) -> int:
         return len(self.seeds)
+
+    def subset(self, rows: range | list[int]) -> Problems:
+        """The problems ``rows`` (in that order)."""
+        idx = list(rows)
+        return dataclasses.replace(
+            self,
+            seeds=[self.seeds[i] for i in idx],
+            start_obs=self.start_obs[idx],
+            goal_obs=self.goal_obs[idx],
+            goal_states=self.goal_states[idx],
+            start_success=self.start_success[idx],
+            goal_actions=self.goal_actions[idx],
+            reset_options=(
+                None if self.reset_options is None else [self.reset_options[i] for i in idx]
+            ),
+        )
 
 
 class HeldForcePolicy:
@@ -308,8 +326,138 @@ def run_cell(
     fractions: tuple[float, ...] = (1.0,),
     seed: int = 0,
     label: str | None = None,
+    *,
+    batch: int | None = None,
+    workers: int = 1,
+    address: str | None = None,
 ) -> Cell:
-    """Plan all problems at each budget rung (batched), execute each plan, score the trials."""
+    """Plan all problems at each budget rung (batched), execute each plan, score the trials.
+    ``batch``, ``workers``, ``address``: see :func:`run_cells`."""
+    job = CellJob(model, problems, planner, planner_kwargs, fractions, seed, label, batch)
+    return run_cells([job], workers=workers, address=address)[0]
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """The arguments of one :func:`run_cell`."""
+
+    model: Any
+    problems: Problems
+    planner: str
+    planner_kwargs: dict[str, Any]
+    fractions: tuple[float, ...] = (1.0,)
+    seed: int = 0
+    label: str | None = None
+    batch: int | None = None  # problems per plan call (None: all in one)
+
+    def blocks(self) -> list[CellJob]:
+        """This job as jobs of at most ``batch`` consecutive problems each."""
+        n = self.problems.n
+        size = n if self.batch is None else check_int("batch", self.batch, 1)
+        if size >= n:
+            return [self]
+        return [
+            dataclasses.replace(self, problems=self.problems.subset(range(i, min(i + size, n))))
+            for i in range(0, n, size)
+        ]
+
+
+def run_cells(
+    jobs: list[CellJob],
+    *,
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool = False,
+) -> list[Cell]:
+    """:func:`run_cell` for each job, in order.
+
+    Each job's problems are planned in blocks of ``job.batch`` problems (one batched plan call
+    each; ``None``: all at once), and the blocks' cells are merged (:func:`merge_cells`). A
+    block is the unit of work: ``workers > 1`` (or a Ray ``address``) runs the blocks as Ray
+    tasks (:mod:`wmplan_agents.parallel`), each rebuilding its model from a recipe, and since
+    the blocks are the same either way, the plans and outcomes equal the serial run's. (A
+    batched model call rounds differently at another batch size, so the blocks, not the
+    workers, fix the numbers; a diverged plan fails the trials of its block.)
+    """
+    from wmplan_agents import parallel
+
+    workers = parallel.check_workers(workers, address)
+    blocks = [job.blocks() for job in jobs]
+    flat = [block for job_blocks in blocks for block in job_blocks]
+    weights = [block.problems.n for block in flat]
+    if not parallel.uses_ray(workers, address):
+        cells = parallel.run_tasks(
+            _run_cell, flat, progress=progress, desc="open-loop cells", weights=weights
+        )
+    else:
+        recipes: dict[int, Any] = {}
+        tasks = []
+        for block in flat:
+            if id(block.model) not in recipes:
+                recipes[id(block.model)] = parallel.model_recipe(block.model)
+            tasks.append((recipes[id(block.model)], dataclasses.replace(block, model=None)))
+        cells = parallel.run_tasks(
+            _cell_task, tasks, workers=workers, address=address, progress=progress,
+            desc="open-loop cells", weights=weights,
+        )  # fmt: skip
+    out, start = [], 0
+    for job_blocks in blocks:
+        out.append(merge_cells(cells[start : start + len(job_blocks)]))
+        start += len(job_blocks)
+    return out
+
+
+def _cell_task(task: tuple[Any, CellJob]) -> Cell:
+    """One block on a worker: rebuild the model, plan and score the problems."""
+    from wmplan_agents import parallel
+
+    recipe, job = task
+    return _run_cell(dataclasses.replace(job, model=parallel.build_model(recipe)))
+
+
+def merge_cells(cells: list[Cell]) -> Cell:
+    """One cell from the cells of consecutive blocks of the same problems: per-trial lists in
+    order, per-rung counts summed, per-rung times and evaluations averaged over trials."""
+    if len(cells) == 1:
+        return cells[0]
+    first = cells[0]
+    n = sum(c.n for c in cells)
+
+    def concat(name: str) -> list | None:
+        parts = [getattr(c, name) for c in cells]
+        return None if any(p is None for p in parts) else [x for p in parts for x in p]
+
+    def per_trial_mean(name: str) -> list[float]:
+        per_rung = zip(*(getattr(c, name) for c in cells), strict=True)
+        return [sum(v * c.n for v, c in zip(vs, cells, strict=True)) / n for vs in per_rung]
+
+    def summed(name: str) -> list[int]:
+        return [int(sum(v)) for v in zip(*(getattr(c, name) for c in cells), strict=True)]
+
+    return Cell(
+        planner=first.planner,
+        horizon=first.horizon,
+        model_steps=first.model_steps,
+        n=n,
+        iterations=first.iterations,
+        rung_time_s=per_trial_mean("rung_time_s"),
+        success=concat("success"),
+        success_any=concat("success_any"),
+        success_model=concat("success_model"),
+        time_to_success=concat("time_to_success"),
+        rung_successes=summed("rung_successes"),
+        rung_evals=[round(v) for v in per_trial_mean("rung_evals")],
+        rung_model_successes=summed("rung_model_successes"),
+        planned_cost=concat("planned_cost"),
+        errors=[f"block {i}: {e}" for i, c in enumerate(cells) for e in c.errors],
+        time_to_success_model=concat("time_to_success_model"),
+    )
+
+
+def _run_cell(job: CellJob) -> Cell:
+    """:func:`run_cell` in this process."""
+    model, problems, planner = job.model, job.problems, job.planner
+    planner_kwargs, fractions, seed, label = job.planner_kwargs, job.fractions, job.seed, job.label
     from registry import PLANNERS
     from wmplan_agents import contracts
     from wmplan_agents.planners import make_planner
