@@ -20,12 +20,14 @@ class PlannerEntry:
     replan_every: int
     kwargs: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
-    two_level: bool = False  # plans only with a two-level model (one with coarse_model())
+    # the models it plans with: "any" world model, "two-level" (one with coarse_model()) or
+    # "pad" (a PaDModel: an energy over futures, no forward dynamics)
+    model_kind: str = "any"
 
 
 def single_level_planners() -> list[str]:
     """The names of the planners that plan with any world model, sorted."""
-    return sorted(name for name, entry in PLANNERS.items() if not entry.two_level)
+    return sorted(name for name, entry in PLANNERS.items() if entry.model_kind == "any")
 
 
 PLANNERS: dict[str, PlannerEntry] = {}
@@ -131,6 +133,17 @@ _add(
         replan_every=10,
         kwargs={"coarse": "gd", "fine": "gd"},
         summary="two-level models (HELM): plan on the coarse level, refine on the fine one",
-        two_level=True,
+        model_kind="two-level",
+    )
+)
+_add(
+    PlannerEntry(
+        name="pad",
+        entry_point="wmplan_agents.planners.pad:PaD",
+        horizon=16,
+        replan_every=4,
+        kwargs={"n_candidates": 64},
+        summary="Planning as Descent: refine candidate futures on a learned energy (PaD models)",
+        model_kind="pad",
     )
 )

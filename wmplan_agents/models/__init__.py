@@ -8,6 +8,7 @@ from wmplan_agents.models.ground_truth import GroundTruthModel, ground_truth
 from wmplan_agents.models.helm import HELM, HELMPlanningModel
 from wmplan_agents.models.keypoint import KeypointWorldModel
 from wmplan_agents.models.mlp import MLPDynamics
+from wmplan_agents.models.pad import PaDModel
 from wmplan_agents.models.pretrained import load_pretrained
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "HELMPlanningModel",
     "KeypointWorldModel",
     "MLPDynamics",
+    "PaDModel",
     "ground_truth",
     "load_pretrained",
 ]
