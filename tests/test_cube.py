@@ -52,6 +52,8 @@ def test_oracles_collect_repeatable_data_that_moves_the_cube(kind):
     np.testing.assert_array_equal(data.actions, again.actions)
     np.testing.assert_array_equal(data.observations, again.observations)
     assert data.states.shape == (400, 41)  # qpos (21) and qvel (20)
+    # episodes run max_steps, through every placement (OGBench's datasets: 1,000-step episodes)
+    assert np.bincount(data.episodes).tolist() == [300, 100]
     # the oracle picks the cube up and carries it: it travels well beyond the 1 cm jitter
     travel = np.abs(np.diff(cube_positions(data.observations, 1), axis=0)).sum() / XYZ_SCALE
     assert travel > 0.3, travel

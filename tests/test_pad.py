@@ -173,3 +173,34 @@ def test_bad_uses_are_clear_errors(trained):
         PaDModel(2, gym.spaces.Discrete(3))
     with pytest.raises(ValueError, match="episode"):
         train_pad(small_model(), point_data(episodes=3, length=5), updates=1)
+
+
+def test_the_agent_pairs_pad_only_with_pad_models(trained):
+    from wmplan_agents.models.ground_truth import ground_truth
+
+    model, _ = trained
+    with pytest.raises(ValueError, match="planner='pad'"):
+        MPCAgent(model, planner="cem", horizon=4)
+    with pytest.raises(ValueError, match="PaD model"):
+        MPCAgent(ground_truth("WMPlan/LinearExpansive-v0"), planner="pad")
+
+
+def test_the_reproduction_runs_at_a_tiny_size(tmp_path):
+    pytest.importorskip("ogbench")
+    from wmplan_agents.reproduce import reproduce
+
+    lines: list[str] = []
+    result = reproduce(
+        "pad", tmp_path / "out", echo=lines.append, data=("play",), projector=(True, False),
+        replan=(4,), tasks=(2,), episodes=1, steps=500, episode_steps=50, train_minutes=0.02,
+        max_steps=12,
+        baselines=("cem",), baseline_epochs=1, models_dir=str(tmp_path / "models"),
+    )  # fmt: skip
+    labels = [r.label for r in result.rows]
+    assert labels == ["PaD, N=4", "PaD (no projector), N=4", "CEM + MLPDynamics"]
+    assert all(r.n == 1 and len(r.lengths[2]) == 1 for r in result.rows)
+    assert all(1 <= r.lengths[2][0] <= 12 for r in result.rows)
+    assert (tmp_path / "models" / "cubesingle_pad.json").exists()  # trained and saved
+    assert (tmp_path / "models" / "cubesingle_pad_noproj.json").exists()
+    assert (tmp_path / "out" / "pad.json").exists()
+    assert any("PaD on CubeSingle" in line for line in lines)

@@ -97,6 +97,22 @@ def _episode_starts(episode_start: Any) -> np.ndarray:
     )
 
 
+def _check_model_kind(planner: str, model: Any) -> None:
+    """A PaD model plans only with the ``pad`` planner, and ``pad`` only with a PaD model."""
+    from wmplan_agents.models.pad import PaDModel
+
+    pad_planner = PLANNERS[planner].model_kind == "pad"
+    if pad_planner and not isinstance(model, PaDModel):
+        raise ValueError(
+            f"planner={planner!r} plans with a PaD model (an energy over futures); "
+            f"{type(model).__name__} is a dynamics model: use another planner"
+        )
+    if isinstance(model, PaDModel) and not pad_planner:
+        raise ValueError(
+            f"a PaD model has no forward dynamics for planner={planner!r}; use planner='pad'"
+        )
+
+
 class MPCAgent:
     """Plan with ``planner`` over ``model``, execute the first actions, replan.
 
@@ -159,6 +175,7 @@ class MPCAgent:
             from wmplan_agents.planners import planner_class
 
             cls = planner_class(planner)  # unknown name -> ValueError
+            _check_model_kind(planner, model)
             preset = resolve_preset(planner, env_id, obs_type)
             planner_obj = cls(**{**preset.kwargs, **planner_kwargs})
         else:

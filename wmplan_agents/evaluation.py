@@ -60,6 +60,7 @@ def evaluate(
     max_episode_steps: int | None = None,
     workers: int = 1,
     address: str | None = None,
+    options: dict[str, Any] | None = None,
     **env_kwargs: Any,
 ) -> EvalResult:
     """Run ``n_episodes`` episodes of ``env`` (an env id, made with ``gym.make(env,
@@ -73,7 +74,8 @@ def evaluate(
     seed. Other agents get ``episode_start=True`` on the first step, as SB3 passes it. Success
     is ``info["is_success"]`` at the end of an episode (terminated or truncated). Any object
     with SB3's ``predict(observation, state, episode_start, deterministic)`` works as
-    ``agent``. ``progress``: show a tqdm bar over episodes.
+    ``agent``. ``progress``: show a tqdm bar over episodes. ``options``: passed to every
+    ``reset`` (e.g. ``{"task_id": 3}`` for one of OGBench's cube tasks).
 
     ``workers > 1`` (or a Ray ``address``) runs the episodes in shards on Ray workers
     (:mod:`wmplan_agents.parallel`; ``pip install "wmplan[ray]"``), each rebuilding the agent
@@ -111,7 +113,7 @@ def evaluate(
                 )
             recipe = parallel.agent_recipe(agent)
             pieces = parallel.shards(n_episodes, workers)
-            tasks = [(recipe, env.spec, [seeds[i] for i in piece]) for piece in pieces]
+            tasks = [(recipe, env.spec, [seeds[i] for i in piece], options) for piece in pieces]
             outs = parallel.run_tasks(
                 _episodes_task, tasks, workers=workers, address=address, progress=progress,
                 desc=f"eval {env_id}", weights=[len(p) for p in pieces],
@@ -120,7 +122,7 @@ def evaluate(
             for out in outs:
                 merged.extend(out)
         else:
-            merged = _run_episodes(agent, env, seeds, progress, env_id)
+            merged = _run_episodes(agent, env, seeds, progress, env_id, options)
     finally:
         if owns_env:
             env.close()
@@ -144,14 +146,19 @@ class _Episodes:
 
 
 def _run_episodes(
-    agent: Any, env: gym.Env, seeds: list[int], progress: bool = False, env_id: str = ""
+    agent: Any,
+    env: gym.Env,
+    seeds: list[int],
+    progress: bool = False,
+    env_id: str = "",
+    options: dict[str, Any] | None = None,
 ) -> _Episodes:
     from wmplan_agents.agent import MPCAgent
 
     out = _Episodes()
     bar = tqdm(seeds, desc=f"eval {env_id}", unit="ep", disable=not progress, leave=False)
     for s in bar:
-        obs, info = env.reset(seed=s)
+        obs, info = env.reset(seed=s, options=options)
         if isinstance(agent, MPCAgent):
             agent.reset(seed=s)
         state, start, done = None, True, False
@@ -173,15 +180,15 @@ def _run_episodes(
     return out
 
 
-def _episodes_task(task: tuple[Any, Any, list[int]]) -> _Episodes:
+def _episodes_task(task: tuple[Any, Any, list[int], dict[str, Any] | None]) -> _Episodes:
     """One shard on a worker: rebuild the agent and the env, run the episodes."""
     from wmplan_agents import parallel
 
-    recipe, spec, seeds = task
+    recipe, spec, seeds, options = task
     agent = parallel.build_agent(recipe)
     env = gym.make(spec)
     try:
-        return _run_episodes(agent, env, seeds)
+        return _run_episodes(agent, env, seeds, options=options)
     finally:
         env.close()
 

@@ -113,8 +113,9 @@ class CubeEnv(GoalEnv):
     ## Episode End
 
     Success (``info["is_success"]``): every cube within 0.04 m of its target, OGBench's test.
-    Terminated on success if ``terminate_on_success``; truncated after ``max_steps`` (OGBench:
-    200 for one cube, 500 for two).
+    Terminated on success if ``terminate_on_success`` (never with ``mode="data_collection"``,
+    where reaching a target only makes the oracle pick the next); truncated after
+    ``max_steps`` (OGBench: 200 for one cube, 500 for two).
 
     ## Arguments
 
@@ -264,7 +265,10 @@ class CubeEnv(GoalEnv):
         obs = self._observation()
         out = self._step_info(info)
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], out))
-        terminated = bool(self.terminate_on_success and out["is_success"])
+        # data collection: the oracle moves the target once a cube is placed; the episode runs
+        # its max_steps, as OGBench's datasets (1,000-step episodes of several placements)
+        collecting = self.mode == "data_collection"
+        terminated = bool(self.terminate_on_success and out["is_success"] and not collecting)
         truncated = self._steps >= self.max_steps
         return obs, reward, terminated, truncated, out
 

@@ -94,6 +94,16 @@ register(
     )
 )
 
+register(
+    Reproduction(
+        "pad",
+        "wmplan_agents.reproduce.pad",
+        "PadSettings",
+        "Planning as Descent: CubeSingle's 5 tasks, play vs noisy data, projector, replanning",
+        parallel=True,
+    )
+)
+
 
 def make_settings(name: str, **overrides: Any) -> Any:
     """The settings of reproduction ``name`` with ``overrides`` (unknown keys: ValueError)."""

@@ -1,0 +1,93 @@
+"""Train the Planning-as-Descent model for ``WMPlan/CubeSingle-v0`` (rerun to reproduce it).
+
+Usage::
+
+    python examples/train_pad.py              # play data, into wmplan_agents/pretrained
+    python examples/train_pad.py --data noisy --out-dir /tmp/pad --minutes 10
+    python examples/train_pad.py --no-projector --out-dir /tmp/pad_noproj
+
+Collects ``--steps`` env steps with one of OGBench's oracles (``play`` or ``noisy``; episodes of
+1,000 steps, the env made with ``mode="data_collection"``, as OGBench's datasets), caches them
+under ``outputs/pad_data/``, trains :class:`~wmplan_agents.models.pad.PaDModel` with
+:func:`~wmplan_agents.models.pad.train_pad` for at most ``--minutes`` of wall time, and saves a
+checkpoint whose metadata records the recipe, the losses and the wall times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
+from wmplan_agents.checkpoint import save
+from wmplan_agents.contracts import set_model_env
+from wmplan_agents.data import Dataset, collect
+from wmplan_agents.models.pad import PaDModel, train_pad
+
+ENV_ID = "WMPlan/CubeSingle-v0"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data(kind: str, steps: int, seed: int, progress: bool) -> tuple[Dataset, float]:
+    """The oracle's data (cached by kind, size and seed) and the seconds collecting took."""
+    path = ROOT / "outputs" / "pad_data" / f"cubesingle_{kind}_{steps}_{seed}.npz"
+    if path.exists():
+        return Dataset.load(path), 0.0
+    start = time.perf_counter()
+    env_kwargs = {"mode": "data_collection", "max_steps": 1000}
+    dataset = collect(ENV_ID, kind, steps, seed=seed, progress=progress, env_kwargs=env_kwargs)
+    seconds = time.perf_counter() - start
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset.save(path)
+    return dataset, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", choices=("play", "noisy"), default="play")
+    parser.add_argument("--steps", type=int, default=150_000)
+    parser.add_argument("--minutes", type=float, default=25.0, help="training wall-time limit")
+    parser.add_argument("--updates", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--no-projector", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "wmplan_agents" / "pretrained")
+    parser.add_argument("--collect-only", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    dataset, collect_s = data(args.data, args.steps, args.seed, not args.no_progress)
+    if args.collect_only:
+        print(f"{len(dataset)} steps of {args.data} data ({collect_s:.0f} s)")
+        return
+    obs_dim = dataset.observations.shape[1]
+    model = PaDModel(obs_dim, dataset.action_space, projector=not args.no_projector, seed=args.seed)
+    result = train_pad(
+        model, dataset, updates=args.updates, batch_size=args.batch_size, seed=args.seed,
+        time_limit_s=60 * args.minutes, progress=not args.no_progress,
+    )  # fmt: skip
+    set_model_env(model, ENV_ID, {})
+    name = "cubesingle_pad" + ("" if args.data == "play" else f"_{args.data}")
+    name += "_noproj" if args.no_projector else ""
+    metadata = {
+        "recipe": {
+            "env_id": ENV_ID, "data": args.data, "steps": args.steps, "episode_steps": 1000,
+            "batch_size": args.batch_size, "minutes": args.minutes, "seed": args.seed,
+            "threads": args.threads, "projector": not args.no_projector,
+        },
+        "collect_s": collect_s,
+        "train_s": result.wall_s,
+        "updates": result.updates,
+        "final_losses": result.history[-1] if result.history else {},
+    }  # fmt: skip
+    json_path, _ = save(model, args.out_dir / name, metadata=metadata)
+    print(f"{result.updates} updates in {result.wall_s:.0f} s; saved {json_path}")
+    print("last losses:", result.history[-1] if result.history else {})
+
+
+if __name__ == "__main__":
+    main()
