@@ -121,6 +121,14 @@ def parse_assignments(
     return out
 
 
+# --workers and --address, for the commands that run on Ray workers (docs/parallel.md)
+Workers = Annotated[
+    int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
+]
+Address = Annotated[
+    str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
+]
+
 # what gym.make itself takes besides the env's own keyword arguments
 MAKE_KWARGS: dict[str, Any] = {"max_episode_steps": int, "disable_env_checker": bool}
 
@@ -202,12 +210,8 @@ def eval_command(
         list[str] | None, typer.Option("--env-set", help="env keyword KEY=VALUE (repeatable)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-    workers: Annotated[
-        int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
-    ] = 1,
-    address: Annotated[
-        str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
-    ] = None,
+    workers: Workers = 1,
+    address: Address = None,
 ) -> None:
     """Evaluate an MPC agent on ENV_ID and print its success rate, return and planning time."""
     from wmplan_agents.agent import MPCAgent
@@ -268,12 +272,8 @@ def reproduce_command(
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
-    workers: Annotated[
-        int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
-    ] = 1,
-    address: Annotated[
-        str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
-    ] = None,
+    workers: Workers = 1,
+    address: Address = None,
 ) -> None:
     """Reproduce a paper experiment: print its table beside the paper's, save plot and JSON."""
     import torch
@@ -316,12 +316,8 @@ def compare_command(
     closed_loop: Annotated[bool, typer.Option(help="also run each planner closed loop")] = True,
     out: Annotated[str, typer.Option(help="output folder")] = "outputs/compare",
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
-    workers: Annotated[
-        int, typer.Option(min=1, help='Ray workers (> 1 needs pip install "wmplan[ray]")')
-    ] = 1,
-    address: Annotated[
-        str | None, typer.Option(help="an existing Ray cluster's address (default: local Ray)")
-    ] = None,
+    workers: Workers = 1,
+    address: Address = None,
 ) -> None:
     """Compare planners on long-horizon detour problems: success (simulator and model) against
     planning time and model evaluations; writes FAMILY.md, FAMILY.json and FAMILY.png."""
