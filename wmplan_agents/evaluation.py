@@ -25,6 +25,7 @@ class EvalResult:
     lengths: list[int]
     predict_time_s: float  # total time spent in agent.predict
     extras: dict[str, Any] = field(default_factory=dict)
+    predict_times_s: list[float] = field(default_factory=list)  # per episode
 
     @property
     def n_episodes(self) -> int:
@@ -127,8 +128,9 @@ def evaluate(
         if owns_env:
             env.close()
     return EvalResult(
-        env_id, seeds, merged.successes, merged.returns, merged.lengths, merged.predict_time
-    )
+        env_id, seeds, merged.successes, merged.returns, merged.lengths,
+        sum(merged.predict_times), predict_times_s=merged.predict_times,
+    )  # fmt: skip
 
 
 @dataclass
@@ -136,13 +138,13 @@ class _Episodes:
     successes: list[bool] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
-    predict_time: float = 0.0
+    predict_times: list[float] = field(default_factory=list)
 
     def extend(self, other: _Episodes) -> None:
         self.successes += other.successes
         self.returns += other.returns
         self.lengths += other.lengths
-        self.predict_time += other.predict_time
+        self.predict_times += other.predict_times
 
 
 def _run_episodes(
@@ -162,13 +164,13 @@ def _run_episodes(
         if isinstance(agent, MPCAgent):
             agent.reset(seed=s)
         state, start, done = None, True, False
-        total, length = 0.0, 0
+        total, length, predict_s = 0.0, 0, 0.0
         while not done:
             t0 = time.perf_counter()
             action, state = agent.predict(
                 obs, state=state, episode_start=np.array([start]), deterministic=True
             )
-            out.predict_time += time.perf_counter() - t0
+            predict_s += time.perf_counter() - t0
             obs, reward, terminated, truncated, info = env.step(action)
             start, done = False, terminated or truncated
             total += float(reward)
@@ -176,6 +178,7 @@ def _run_episodes(
         out.successes.append(bool(info.get("is_success", False)))
         out.returns.append(total)
         out.lengths.append(length)
+        out.predict_times.append(predict_s)
         bar.set_postfix(success=f"{np.mean(out.successes):.2f}")
     return out
 

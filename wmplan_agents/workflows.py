@@ -9,7 +9,6 @@ episode.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +173,28 @@ class DemoResult:
         return float(np.mean(self.successes)) if self.successes else float("nan")
 
 
+class _FirstEpisodeFrames(gym.Wrapper):
+    """Keeps the rendered frames of the first episode (the start and one per step)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.frames: list[np.ndarray] = []
+        self._resets = 0
+
+    def reset(self, **kwargs: Any) -> Any:
+        out = self.env.reset(**kwargs)
+        self._resets += 1
+        if self._resets == 1:
+            self.frames.append(self.env.render())
+        return out
+
+    def step(self, action: Any) -> Any:
+        out = self.env.step(action)
+        if self._resets == 1:
+            self.frames.append(self.env.render())
+        return out
+
+
 def run_demo(
     *,
     episodes: int = 5,
@@ -192,10 +213,12 @@ def run_demo(
     episode), with the registry's preset for the pair unless ``horizon``, ``replan_every`` or
     ``planner_kwargs`` say otherwise.
 
-    Episode ``j`` is reset with ``seed + j``; the first episode's rendered frames are saved to
-    ``gif_path`` (skipped if ``None``). ``echo`` receives one line per episode.
+    The episodes run through :func:`~wmplan_agents.evaluate` (episode ``j`` is reset with
+    ``seed + j``); the first episode's rendered frames are saved to ``gif_path`` (skipped if
+    ``None``). ``echo`` receives the setting, then one line per episode.
     """
     from wmplan_agents.agent import MPCAgent
+    from wmplan_agents.evaluation import evaluate
     from wmplan_agents.models.pretrained import load_pretrained
 
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
@@ -208,7 +231,6 @@ def run_demo(
     env = gym.make(
         "WMPlan/PushT-v0", **model.env_kwargs, render_mode="rgb_array", render_size=render_size
     )
-    agent.check_env(env)
     settings = dict(
         planner=planner, preset=str(agent.preset), horizon=agent.horizon,
         replan_every=agent.replan_every, episodes=episodes, seed=seed,
@@ -219,34 +241,20 @@ def run_demo(
         f"ahead, {env.unwrapped.max_steps} env steps per episode), the shipped model, "
         f"{agent!r}"
     )
-    result = DemoResult([], [], [], None, settings)
-    frames: list[np.ndarray] = []
+    recorder = _FirstEpisodeFrames(env) if gif_path is not None else env
     try:
-        for j in range(episodes):
-            obs, info = env.reset(seed=seed + j)
-            agent.reset()
-            if j == 0 and gif_path is not None:
-                frames.append(env.render())
-            plan_s, steps, done = 0.0, 0, False
-            while not done:
-                t0 = time.perf_counter()
-                action, _ = agent.predict(obs)
-                plan_s += time.perf_counter() - t0
-                obs, _, terminated, truncated, info = env.step(action)
-                steps += 1
-                done = terminated or truncated
-                if j == 0 and gif_path is not None:
-                    frames.append(env.render())
-            result.successes.append(bool(info["is_success"]))
-            result.lengths.append(steps)
-            result.plan_time_per_step_s.append(plan_s / steps)
-            echo(
-                f"episode {j + 1}/{episodes} (seed {seed + j}): "
-                f"{'success' if info['is_success'] else 'failure'} after {steps} env steps, "
-                f"planning {1000 * plan_s / steps:.1f} ms per env step"
-            )
+        run = evaluate(agent, recorder, episodes, seed, progress=False)
     finally:
         env.close()
+    frames = recorder.frames if gif_path is not None else []
+    per_step = [t / n for t, n in zip(run.predict_times_s, run.lengths, strict=True)]
+    result = DemoResult(run.successes, run.lengths, per_step, None, settings)
+    for j, (ok, steps, t) in enumerate(zip(run.successes, run.lengths, per_step, strict=True)):
+        echo(
+            f"episode {j + 1}/{episodes} (seed {seed + j}): "
+            f"{'success' if ok else 'failure'} after {steps} env steps, "
+            f"planning {1000 * t:.1f} ms per env step"
+        )
     if gif_path is not None:
         import imageio.v2 as imageio
 
