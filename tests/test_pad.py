@@ -204,3 +204,21 @@ def test_the_reproduction_runs_at_a_tiny_size(tmp_path):
     assert (tmp_path / "models" / "cubesingle_pad_noproj.json").exists()
     assert (tmp_path / "out" / "pad.json").exists()
     assert any("PaD on CubeSingle" in line for line in lines)
+
+
+def test_the_shipped_cube_model_plans_with_its_preset():
+    pytest.importorskip("ogbench")
+    from wmplan_agents import load_pretrained
+
+    model = load_pretrained("WMPlan/CubeSingle-v0")
+    assert isinstance(model, PaDModel) and model.env_id == "WMPlan/CubeSingle-v0"
+    agent = MPCAgent(model, planner="pad")
+    assert (agent.horizon, agent.replan_every) == (16, 4)
+    env = gym.make("WMPlan/CubeSingle-v0")
+    agent.check_env(env)
+    obs, _ = env.reset(seed=0, options={"task_id": 1})
+    action, _ = agent.predict(obs)
+    env.close()
+    assert action.shape == (5,) and np.all(np.abs(action) <= 1) and np.all(np.isfinite(action))
+    with pytest.raises(ValueError, match="planner='pad'"):
+        MPCAgent(model, planner="grasp")

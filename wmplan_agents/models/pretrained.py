@@ -38,6 +38,8 @@ CHECKPOINTS: dict[tuple[str, str], str] = {
     ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
     ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",
     ("WMPlan/MiniGridEmpty-v0", "state"): "minigridempty_state",
+    # a Planning-as-Descent model (plans with planner="pad"; examples/train_pad.py)
+    ("WMPlan/CubeSingle-v0", "state"): "cubesingle_pad",
 }
 
 
