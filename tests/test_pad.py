@@ -45,9 +45,13 @@ def small_model(**kw) -> PaDModel:
 
 @pytest.fixture(scope="module")
 def trained():
-    torch.set_num_threads(1)
-    model = small_model()
-    result = train_pad(model, point_data(), updates=2500, batch_size=128, lr=1e-3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # small batches: more threads only oversubscribe a 2-core machine
+    try:
+        model = small_model()
+        result = train_pad(model, point_data(), updates=2500, batch_size=128, lr=1e-3)
+    finally:
+        torch.set_num_threads(before)
     return model, result
 
 
