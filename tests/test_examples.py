@@ -20,11 +20,11 @@ TINY = {
         "--n-starts", "20", "--gd-steps", "50",
     ],
     "reproduce_minigrid.py": [
-        "--data-steps", "500", "--episodes", "2", "--horizon", "5", "--gd-iterations", "5",
+        "--data-steps", "500", "--n-episodes", "2", "--horizon", "5", "--gd-iterations", "5",
     ],
-    "reproduce_grasp_table1.py": ["--env", "wallsingle", "--horizons", "5", "--trials", "2"],
-    "reproduce_grasp_table2.py": ["--env", "wallsingle", "--horizon", "5", "--trials", "2"],
-    "reproduce_grasp_tables34.py": ["--envs", "wallsingle", "--horizons", "5", "--trials", "2"],
+    "reproduce_grasp_table1.py": ["--env", "wallsingle", "--horizons", "5", "--n-trials", "2"],
+    "reproduce_grasp_table2.py": ["--env", "wallsingle", "--horizon", "5", "--n-trials", "2"],
+    "reproduce_grasp_tables34.py": ["--envs", "wallsingle", "--horizons", "5", "--n-trials", "2"],
 }  # fmt: skip
 
 
@@ -33,6 +33,13 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+def test_a_script_takes_its_options_from_the_settings_dataclass() -> None:
+    done = _run(["examples/reproduce_grasp_table1.py", "--n-trials", "0"])
+    assert done.returncode != 0 and "n_trials" in done.stderr  # the dataclass's own check
+    done = _run(["examples/reproduce_grasp_table1.py", "--no-such-field", "1"])
+    assert done.returncode != 0 and "unrecognized arguments" in done.stderr
 
 
 def test_every_reproduction_script_has_a_tiny_setting() -> None:

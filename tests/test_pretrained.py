@@ -107,6 +107,16 @@ def test_pusht_model_uses_action_repeat_5():
 
 def test_lazy_export():
     assert wmplan_agents.load_pretrained is load_pretrained
+    assert wmplan_agents.PlanResult is wmplan_agents.contracts.PlanResult
+
+
+def test_importing_the_package_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, wmplan_agents; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,11 @@ import importlib
 from typing import Any
 
 import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
-from wmplan_agents.contracts import PlanningError, PlanResult, WorldModel
 
 _LAZY = {
+    "PlanResult": "wmplan_agents.contracts",
+    "PlanningError": "wmplan_agents.contracts",
+    "WorldModel": "wmplan_agents.contracts",
     "MPCAgent": "wmplan_agents.agent",
     "evaluate": "wmplan_agents.evaluation",
     "make_planner": "wmplan_agents.planners",
@@ -20,7 +22,7 @@ _LAZY = {
     "load_pretrained": "wmplan_agents.models",
 }
 
-__all__ = ["PlanResult", "PlanningError", "WorldModel", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

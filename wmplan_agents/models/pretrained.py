@@ -1,7 +1,7 @@
 """The world models shipped with wmplan: ``load_pretrained(env_id, obs_type="state")``.
 
 The checkpoints live in ``wmplan_agents/pretrained/`` (safetensors weights plus a JSON config,
-see :mod:`wmplan_agents.checkpoint`) and are trained by ``examples/train_pretrained.py``; each
+see :mod:`wmplan_agents.checkpoint`) and are trained by ``scripts/train_pretrained.py``; each
 config's ``metadata`` records the recipe, the training time and the validation errors.
 
 ==============================  ==========  =================================================
@@ -38,7 +38,7 @@ CHECKPOINTS: dict[tuple[str, str], str] = {
     ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
     ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",
     ("WMPlan/MiniGridEmpty-v0", "state"): "minigridempty_state",
-    # a Planning-as-Descent model (plans with planner="pad"; examples/train_pad.py)
+    # a Planning-as-Descent model (plans with planner="pad"; scripts/train_pad.py)
     ("WMPlan/CubeSingle-v0", "state"): "cubesingle_pad",
 }
 

@@ -152,4 +152,57 @@ def reproduce(
     return run(settings, out_dir=out_dir, progress=progress, echo=echo)
 
 
-__all__ = ["REPRODUCTIONS", "Reproduction", "make_settings", "register", "reproduce"]
+def _parse_bool(raw: str) -> bool:
+    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if raw.lower() not in words:
+        raise ValueError(f"expected true/false, got {raw!r}")
+    return words[raw.lower()]
+
+
+def script_main(name: str, argv: list[str] | None = None, threads: int = 1) -> Any:
+    """The command line of ``examples/reproduce_*.py``: one ``--field-name`` option per field
+    of the reproduction's settings dataclass (typed by its default; tuples take several
+    values), plus ``--out``, ``--workers``, ``--address`` and ``--threads``."""
+    import argparse
+
+    import torch
+
+    cls, _ = REPRODUCTIONS[name].load()
+    defaults = cls()
+    parser = argparse.ArgumentParser(description=REPRODUCTIONS[name].summary)
+    for f in dataclasses.fields(cls):
+        value = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, tuple):
+            kind = type(value[0]) if value else str
+            kind = _parse_bool if kind is bool else kind
+            parser.add_argument(flag, nargs="+", type=kind, default=None)
+        elif isinstance(value, bool):
+            parser.add_argument(flag, type=_parse_bool, default=None, metavar="{true,false}")
+        else:
+            parser.add_argument(flag, type=type(value), default=None)
+    parser.add_argument("--out", default=None, help=f"output folder (default outputs/{name})")
+    parser.add_argument("--threads", type=int, default=threads, help="torch CPU threads")
+    parser.add_argument("--workers", type=int, default=1, help="Ray workers")
+    parser.add_argument("--address", default=None, help="an existing Ray cluster's address")
+    args = vars(parser.parse_args(argv))
+    out, workers, address = args.pop("out"), args.pop("workers"), args.pop("address")
+    torch.set_num_threads(args.pop("threads"))
+    overrides = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in args.items() if v is not None
+    }
+    extra = {"workers": workers, "address": address} if workers > 1 or address else {}
+    result = reproduce(name, out, progress=True, **extra, **overrides)
+    for kind, path in result.files.items():
+        print(f"{kind}: {path}")
+    return result
+
+
+__all__ = [
+    "REPRODUCTIONS",
+    "Reproduction",
+    "make_settings",
+    "register",
+    "reproduce",
+    "script_main",
+]

@@ -1,7 +1,7 @@
 """Planning as Descent on OGBench's CubeSingle: success on the 5 evaluation tasks.
 
 For each data regime (OGBench's ``play`` and ``noisy`` oracles) and with and without the
-projector, a PaD model is loaded from ``models_dir`` (the checkpoints ``examples/train_pad.py``
+projector, a PaD model is loaded from ``models_dir`` (the checkpoints ``scripts/train_pad.py``
 writes: ``cubesingle_pad[_noisy][_noproj]``) or, if absent, trained here on ``steps`` oracle
 steps for ``train_minutes``. Each model runs as ``MPCAgent(model, "pad", replan_every=N)`` on
 every task (``reset(options={"task_id": k})``, ``episodes`` episodes each, seeds

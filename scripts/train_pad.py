@@ -2,9 +2,9 @@
 
 Usage::
 
-    python examples/train_pad.py              # play data, into wmplan_agents/pretrained
-    python examples/train_pad.py --data noisy --out-dir /tmp/pad --minutes 10
-    python examples/train_pad.py --no-projector --out-dir /tmp/pad_noproj
+    python scripts/train_pad.py              # play data, into wmplan_agents/pretrained
+    python scripts/train_pad.py --data noisy --out-dir /tmp/pad --minutes 10
+    python scripts/train_pad.py --no-projector --out-dir /tmp/pad_noproj
 
 Collects ``--steps`` env steps with one of OGBench's oracles (``play`` or ``noisy``; episodes of
 1,000 steps, the env made with ``mode="data_collection"``, as OGBench's datasets), caches them

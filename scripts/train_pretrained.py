@@ -2,10 +2,10 @@
 
 Usage::
 
-    python examples/train_pretrained.py                 # every shipped model
-    python examples/train_pretrained.py --only pusht    # one of: pusht, wall_state,
+    python scripts/train_pretrained.py                 # every shipped model
+    python scripts/train_pretrained.py --only pusht    # one of: pusht, wall_state,
                                                         # wall_pixels, pointmaze, minigrid
-    python examples/train_pretrained.py --out-dir /tmp/models --threads 2
+    python scripts/train_pretrained.py --out-dir /tmp/models --threads 2
 
 One function per model below: collect data with the env's data-like policy
 (:func:`wmplan_agents.data.default_policy`), train, measure the open-loop validation error on
