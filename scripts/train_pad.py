@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--no-projector", action="store_true")
+    parser.add_argument("--small", action="store_true", help="64-wide, 2-block energy (CPU)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "wmplan_agents" / "pretrained")
@@ -65,7 +66,10 @@ def main() -> None:
         print(f"{len(dataset)} steps of {args.data} data ({collect_s:.0f} s)")
         return
     obs_dim = dataset.observations.shape[1]
-    model = PaDModel(obs_dim, dataset.action_space, projector=not args.no_projector, seed=args.seed)
+    sizes = dict(latent_dim=64, d_model=64, n_layers=2, hidden=128) if args.small else {}
+    model = PaDModel(
+        obs_dim, dataset.action_space, projector=not args.no_projector, seed=args.seed, **sizes
+    )
     result = train_pad(
         model, dataset, updates=args.updates, batch_size=args.batch_size, seed=args.seed,
         time_limit_s=60 * args.minutes, progress=not args.no_progress,
@@ -77,7 +81,7 @@ def main() -> None:
         "recipe": {
             "env_id": ENV_ID, "data": args.data, "steps": args.steps, "episode_steps": 1000,
             "batch_size": args.batch_size, "minutes": args.minutes, "seed": args.seed,
-            "threads": args.threads, "projector": not args.no_projector,
+            "threads": args.threads, "projector": not args.no_projector, "small": args.small,
         },
         "collect_s": collect_s,
         "train_s": result.wall_s,
