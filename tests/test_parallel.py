@@ -228,3 +228,17 @@ def test_the_cli_runs_workers_and_names_the_extra_without_ray(ray_local, monkeyp
     assert "wmplan[ray]" in missing.output
     repro = CliRunner().invoke(app, ["reproduce", "spectral-cliff", "--workers", "2"])
     assert repro.exit_code != 0 and "grasp-tables34" in repro.output
+
+
+def test_the_minigrid_arms_on_two_workers_equal_the_serial_run(ray_local, tmp_path):
+    tiny = dict(
+        data_steps=400, mse_epochs=1, contrastive_epochs=1, horizon=3, replan_every=3,
+        gd_iterations=2, gd_restarts=2, n_episodes=2, max_episode_steps=3, cem_control=False,
+    )  # fmt: skip
+    quiet = dict(echo=lambda *_: None, **tiny)
+    serial = reproduce("minigrid", tmp_path / "a", **quiet)
+    sharded = reproduce("minigrid", tmp_path / "b", workers=2, **quiet)
+    assert serial.final_distance == sharded.final_distance
+    assert serial.successes == sharded.successes
+    assert serial.latent_grid_spearman == sharded.latent_grid_spearman
+    assert serial.grad_stats == sharded.grad_stats

@@ -64,6 +64,7 @@ register(
         "wmplan_agents.reproduce.minigrid_alignment",
         "MiniGridSettings",
         "Two Pillars Exp. 3-4: gradient planning with an MSE vs a contrastive latent (MiniGrid)",
+        parallel=True,
     )
 )
 register(
@@ -132,7 +133,7 @@ def reproduce(
 
     ``workers > 1`` or a Ray ``address`` runs the trials on Ray workers
     (:mod:`wmplan_agents.parallel`), with the same results as the serial run; only the
-    reproductions with ``parallel=True`` (the GRASP tables) shard their trials."""
+    reproductions with ``parallel=True`` (the GRASP tables, pad, minigrid) shard their work."""
     from wmplan_agents import parallel
 
     settings = make_settings(name, **overrides)

@@ -125,13 +125,10 @@ class MiniGridResult:
         return float(np.mean(self.final_distance[name]))
 
 
-def train_models(s: MiniGridSettings, progress: bool = False) -> dict[str, Any]:
-    """Collect uniform-random data and train the MSE and the contrastive model."""
+def collect_data(s: MiniGridSettings, progress: bool = False) -> Any:
+    """Uniform-random transitions from random starts (every arm trains on the same data)."""
     import wmplan_envs  # noqa: F401
     from wmplan_agents.data import collect
-    from wmplan_agents.models import ContrastiveEncoder, MLPDynamics
-    from wmplan_agents.objectives import Prediction, SpectralReg
-    from wmplan_agents.training import train
 
     env = gym.make(
         ENV_ID,
@@ -141,24 +138,31 @@ def train_models(s: MiniGridSettings, progress: bool = False) -> dict[str, Any]:
     )
     data = collect(env, "uniform", s.data_steps, seed=s.seed, progress=progress)
     env.close()
+    return data
+
+
+def train_arm(s: MiniGridSettings, name: str, data: Any, progress: bool = False) -> Any:
+    """The model of arm ``name`` (one of :data:`MODELS`), trained on ``data``."""
+    from wmplan_agents.models import ContrastiveEncoder, MLPDynamics
+    from wmplan_agents.objectives import Prediction, SpectralReg
+    from wmplan_agents.training import train
+
     obs_dim = data.obs_shape[0]
-    spectral = s.spectral_weight * SpectralReg()
-    models: dict[str, Any] = {}
-    for name, penalty in (("mse", None), ("helm", spectral)):
+    penalty = s.spectral_weight * SpectralReg() if name.startswith("helm") else None
+    if name in ("mse", "helm"):
         model = MLPDynamics(obs_dim, data.action_space, hidden=64, depth=2, seed=s.seed)
         objective = Prediction(horizon=1) if penalty is None else Prediction(horizon=1) + penalty
-        train(model, data, objective, epochs=s.mse_epochs, seed=s.seed, progress=progress)
-        models[name] = model
-    for name, penalty in (("contrastive", None), ("helm+contrastive", spectral)):
+        epochs = s.mse_epochs
+    else:
         model = ContrastiveEncoder(
             obs_dim, data.action_space, latent_dim=s.latent_dim, tau=s.tau, seed=s.seed
         )
         objective = model.default_objective()
         if penalty is not None:
             objective = objective + penalty
-        train(model, data, objective, epochs=s.contrastive_epochs, seed=s.seed, progress=progress)
-        models[name] = model
-    return models
+        epochs = s.contrastive_epochs
+    train(model, data, objective, epochs=epochs, seed=s.seed, progress=progress)
+    return model
 
 
 def latent_grid_spearman(model: Any) -> float:
@@ -261,28 +265,58 @@ def gradient_stats(norms: list[torch.Tensor], explosion: float) -> dict[str, flo
     }
 
 
-def run(s: MiniGridSettings, progress: bool = False) -> MiniGridResult:
-    models = train_models(s, progress)
-    seeds = [s.episode_seed + j for j in range(s.n_episodes)]
-    successes, interval, final, fixed_ok, fixed_d, rho = {}, {}, {}, {}, {}, {}
-    cem_ok, cem_final, grads = {}, {}, {}
-    start: list[float] = []
-    for name in MODELS:
+def _arm(task: tuple[MiniGridSettings, str, Any]) -> dict[str, Any]:
+    """One arm: train its model, run its episodes. One torch thread (restored after), in this
+    process or on a Ray worker alike, so both give the same numbers."""
+    s, name, data = task
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = train_arm(s, name, data)
+        seeds = [s.episode_seed + j for j in range(s.n_episodes)]
         norms: list[torch.Tensor] = []
-        ok, dist, start = run_episodes(models[name], s, seeds, True, grad_norms=norms)
-        successes[name] = int(np.sum(ok))
-        interval[name] = wilson_interval(successes[name], s.n_episodes)
-        final[name] = dist
-        grads[name] = gradient_stats(norms, s.explosion_norm)
-        f_ok, f_dist, _ = run_episodes(models[name], s, [s.episode_seed], random_start=False)
-        fixed_ok[name], fixed_d[name] = bool(f_ok[0]), f_dist[0]
-        rho[name] = latent_grid_spearman(models[name])
+        ok, dist, start = run_episodes(model, s, seeds, True, grad_norms=norms)
+        f_ok, f_dist, _ = run_episodes(model, s, [s.episode_seed], random_start=False)
+        out = {
+            "success": int(np.sum(ok)), "final": dist, "start": start,
+            "grads": gradient_stats(norms, s.explosion_norm), "fixed_ok": bool(f_ok[0]),
+            "fixed_d": f_dist[0], "rho": latent_grid_spearman(model),
+        }  # fmt: skip
         if s.cem_control:
-            c_ok, c_dist, _ = run_episodes(models[name], s, seeds, True, planner_name="cem")
-            cem_ok[name], cem_final[name] = int(np.sum(c_ok)), c_dist
+            c_ok, c_dist, _ = run_episodes(model, s, seeds, True, planner_name="cem")
+            out["cem_ok"], out["cem_final"] = int(np.sum(c_ok)), c_dist
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run(
+    s: MiniGridSettings,
+    progress: bool = False,
+    workers: int = 1,
+    address: str | None = None,
+) -> MiniGridResult:
+    """Every arm of :data:`MODELS` on the same data; ``workers > 1`` (or a Ray ``address``)
+    runs the arms as Ray tasks (:mod:`wmplan_agents.parallel`), with the serial run's numbers."""
+    from wmplan_agents import parallel
+
+    data = collect_data(s, progress)
+    tasks = [(s, name, data) for name in MODELS]
+    arms = dict(zip(MODELS, parallel.run_tasks(
+        _arm, tasks, workers=workers, address=address, progress=progress, desc="minigrid arms"
+    ), strict=True))  # fmt: skip
     return MiniGridResult(
-        s, s.n_episodes, successes, interval, final, start, fixed_ok, fixed_d, rho,
-        cem_successes=cem_ok, cem_final_distance=cem_final, grad_stats=grads,
+        s, s.n_episodes,
+        {n: a["success"] for n, a in arms.items()},
+        {n: wilson_interval(a["success"], s.n_episodes) for n, a in arms.items()},
+        {n: a["final"] for n, a in arms.items()},
+        arms[MODELS[0]]["start"],
+        {n: a["fixed_ok"] for n, a in arms.items()},
+        {n: a["fixed_d"] for n, a in arms.items()},
+        {n: a["rho"] for n, a in arms.items()},
+        cem_successes={n: a["cem_ok"] for n, a in arms.items() if "cem_ok" in a},
+        cem_final_distance={n: a["cem_final"] for n, a in arms.items() if "cem_final" in a},
+        grad_stats={n: a["grads"] for n, a in arms.items()},
     )  # fmt: skip
 
 
@@ -359,11 +393,14 @@ def reproduce(
     out_dir: str | Path | None = None,
     progress: bool = False,
     echo: Any = print,
+    workers: int = 1,
+    address: str | None = None,
 ) -> MiniGridResult:
-    """Run, print the table, save ``minigrid.png`` and ``minigrid.json``."""
+    """Run, print the table, save ``minigrid.png`` and ``minigrid.json``; ``workers``,
+    ``address``: the four arms on Ray workers."""
     s = settings or MiniGridSettings()
     out = output_dir("minigrid", out_dir)
-    result = run(s, progress)
+    result = run(s, progress, workers, address)
     result.files["plot"] = str(plot(result, out / "minigrid.png"))
     publish(result, out / "minigrid.json", PAPER, table(result), echo)
     return result
