@@ -23,9 +23,13 @@ class EvalResult:
     successes: list[bool]
     returns: list[float]
     lengths: list[int]
-    predict_time_s: float  # total time spent in agent.predict
+    predict_times_s: list[float]  # per episode, wall time spent in agent.predict
     extras: dict[str, Any] = field(default_factory=dict)
-    predict_times_s: list[float] = field(default_factory=list)  # per episode
+
+    @property
+    def predict_time_s(self) -> float:
+        """Total wall time spent in ``agent.predict``."""
+        return float(sum(self.predict_times_s))
 
     @property
     def n_episodes(self) -> int:
@@ -119,32 +123,12 @@ def evaluate(
                 _episodes_task, tasks, workers=workers, address=address, progress=progress,
                 desc=f"eval {env_id}", weights=[len(p) for p in pieces],
             )  # fmt: skip
-            merged = _Episodes()
-            for out in outs:
-                merged.extend(out)
-        else:
-            merged = _run_episodes(agent, env, seeds, progress, env_id, options)
+            parts = ("seeds", "successes", "returns", "lengths", "predict_times_s")
+            return EvalResult(env_id, *([x for o in outs for x in getattr(o, k)] for k in parts))
+        return _run_episodes(agent, env, seeds, progress, env_id, options)
     finally:
         if owns_env:
             env.close()
-    return EvalResult(
-        env_id, seeds, merged.successes, merged.returns, merged.lengths,
-        sum(merged.predict_times), predict_times_s=merged.predict_times,
-    )  # fmt: skip
-
-
-@dataclass
-class _Episodes:
-    successes: list[bool] = field(default_factory=list)
-    returns: list[float] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    predict_times: list[float] = field(default_factory=list)
-
-    def extend(self, other: _Episodes) -> None:
-        self.successes += other.successes
-        self.returns += other.returns
-        self.lengths += other.lengths
-        self.predict_times += other.predict_times
 
 
 def _run_episodes(
@@ -154,10 +138,10 @@ def _run_episodes(
     progress: bool = False,
     env_id: str = "",
     options: dict[str, Any] | None = None,
-) -> _Episodes:
+) -> EvalResult:
     from wmplan_agents.agent import MPCAgent
 
-    out = _Episodes()
+    out = EvalResult(env_id, [], [], [], [], [])
     bar = tqdm(seeds, desc=f"eval {env_id}", unit="ep", disable=not progress, leave=False)
     for s in bar:
         obs, info = env.reset(seed=s, options=options)
@@ -177,13 +161,14 @@ def _run_episodes(
             length += 1
         out.successes.append(bool(info.get("is_success", False)))
         out.returns.append(total)
+        out.seeds.append(s)
         out.lengths.append(length)
-        out.predict_times.append(predict_s)
+        out.predict_times_s.append(predict_s)
         bar.set_postfix(success=f"{np.mean(out.successes):.2f}")
     return out
 
 
-def _episodes_task(task: tuple[Any, Any, list[int], dict[str, Any] | None]) -> _Episodes:
+def _episodes_task(task: tuple[Any, Any, list[int], dict[str, Any] | None]) -> EvalResult:
     """One shard on a worker: rebuild the agent and the env, run the episodes."""
     from wmplan_agents import parallel
 

@@ -155,7 +155,7 @@ def model_recipe(model: Any) -> ModelRecipe:
     env_id, env_kwargs = model_env(model)
     if isinstance(model, GroundTruthModel) and env_id is not None:
         return ModelRecipe("ground_truth", (env_id, env_kwargs, model.action_repeat))
-    if type(model).__name__ in checkpoint.model_classes() and hasattr(model, "get_config"):
+    if type(model) in checkpoint.model_classes().values():  # exported, with get_config
         with tempfile.TemporaryDirectory() as tmp:
             json_path, weights_path = checkpoint.save(model, Path(tmp) / "model")
             data = (json_path.read_text(), weights_path.read_bytes())

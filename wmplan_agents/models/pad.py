@@ -267,13 +267,9 @@ def train_pad(
     starts = _windows(episodes, k)
     if len(starts) == 0:
         raise ValueError(f"no episode in the data is longer than future={k} steps")
-    # the last row of each episode, for drawing goals inside the episode
-    last = np.zeros(len(episodes), dtype=np.int64)
+    # the last row of each row's episode, for drawing goals inside the episode
     ends = np.flatnonzero(np.r_[episodes[1:] != episodes[:-1], True])
-    begin = 0
-    for e in ends:
-        last[begin : e + 1] = e
-        begin = e + 1
+    last = ends[np.searchsorted(ends, np.arange(len(episodes)))]
     std = obs.std(0)
     model.obs_mean.copy_(obs.mean(0))
     model.obs_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
@@ -288,8 +284,9 @@ def train_pad(
     for u in bar:
         t = torch.as_tensor(rng.choice(starts, batch_size))
         room = torch.as_tensor(last[t.numpy()]) - t  # rows left in the episode after t
+        # d in 1..min(room, max_lambda) (room >= future >= 1; the minimum guards float rounding)
         d = 1 + (torch.rand(batch_size, generator=gen) * room.clamp(max=model.max_lambda)).long()
-        d = torch.minimum(d, room.clamp(min=1))
+        d = torch.minimum(d, room)
         rows = t[:, None] + offsets  # future s_{t+1..t+K} = next_observations[t..t+K-1]
         z_all = model.encode(torch.cat([obs[t], nxt[rows].reshape(-1, model.obs_dim),
                                         nxt[t + d - 1]]))  # fmt: skip
