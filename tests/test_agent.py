@@ -374,15 +374,28 @@ def test_bad_construction_arguments():
     assert MPCAgent(model, "cem", horizon=2).replan_every == min(preset.replan_every, 2)
 
 
-def test_agent_reset_clears_the_planners_carried_state():
+def test_icem_elites_travel_through_the_agent_per_env_and_clear_at_episode_start():
     import gymnasium as gym
 
     from wmplan_agents import MPCAgent, ground_truth
 
     env = gym.make("WMPlan/LinearExpansive-v0")
-    agent = MPCAgent(ground_truth(env), "icem", n_samples=40, n_elites=4, iterations=2)
+    agent = MPCAgent(
+        ground_truth(env), "icem", horizon=6, replan_every=1, n_samples=40, n_elites=4,
+        iterations=2,
+    )  # fmt: skip
     obs, _ = env.reset(seed=0)
-    agent.predict(obs)
-    assert agent.planner._prev_plan is not None  # iCEM keeps its plan for the next call
+    agent.predict(obs, episode_start=True)
+    assert agent.last_plan.info["shift"].tolist() == [-1]  # nothing carried yet
+    assert agent.last_plan.carry is not None and agent.last_plan.carry.shape[:2] == (1, 2)
+    obs, *_ = env.step(agent.predict(obs)[0] * 0)
+    assert agent.last_plan.info["shift"].tolist() == [1]  # the elites came back, shifted by 1
+    agent.predict(obs, episode_start=True)  # a new episode: the env's carry is dropped
+    assert agent.last_plan.info["shift"].tolist() == [-1]
     agent.reset()
-    assert agent.planner._prev_plan is None and agent.planner._prev_kept is None
+    assert agent._carry == []
+    # two envs planned together: only the one with a carry reuses elites
+    both = {k: np.stack([v, v]) for k, v in obs.items()}
+    agent.predict(both, episode_start=np.array([True, True]))
+    agent.predict(both, episode_start=np.array([False, True]))
+    assert agent.last_plan.info["shift"].tolist() == [1, -1]

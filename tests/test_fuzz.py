@@ -5,6 +5,7 @@ object still usable afterwards, and finite, in-bounds, repeatable results for go
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -85,9 +86,8 @@ def test_planner_keywords_are_checked_when_made(name, key, value):
     # accepted: a plan on a tiny problem is finite and in bounds
     model = ground_truth(gym.make("WMPlan/LinearExpansive-v0", dim=2))
     z0, goal = torch.zeros(1, 2), torch.ones(1, 2)
-    for attr in ("iterations",):
-        if hasattr(planner, attr) and getattr(planner, attr) > 50:
-            setattr(planner, attr, 5)
+    if getattr(planner, "iterations", 0) > 50:  # a valid but long run: fewer iterations
+        planner = dataclasses.replace(planner, iterations=5)
     if hasattr(planner, "n_samples") and planner.n_samples > 2000:
         return  # a valid but large budget: not what this property is about
     result = planner.plan(model, z0, goal, 3)

@@ -13,7 +13,7 @@ import wmplan_envs  # noqa: F401
 from registry.catalogue import GRASP_WALL_FRAMESKIP
 from wmplan_agents import contracts
 from wmplan_agents.contracts import PlanningError
-from wmplan_agents.planners import make_planner
+from wmplan_agents.planners import base, make_planner
 from wmplan_agents.planners.grasp import GRASP
 from wmplan_agents.planners.latco import LatCo
 
@@ -285,7 +285,8 @@ def test_sync_switch_and_sync_never_raises_rollout_cost():
     actions = torch.rand(4, 60, 4, generator=torch.Generator().manual_seed(0)) * 0.2 - 0.1
     before = contracts.goal_cost(contracts.rollout(model, z0, actions), actions, goal)
     g = GRASP(sync_steps=40, lr_sync=100.0)
-    after_a, _, after = g._sync(model, z0, goal, actions, low, high, contracts.goal_cost, 0)
+    prob = base.check_problem(model, z0, goal, actions.shape[1], None, None)
+    after_a, _, after = g._sync(model, prob, actions, 0, g.rng.for_plan("cpu"))
     assert bool((after <= before).all()) and bool((after < before).any())
     assert float(after_a.abs().max()) <= 1.0
 
@@ -296,15 +297,15 @@ def test_cem_sync_lowers_the_rollout_cost_and_the_dynamics_gap():
     for ps in (problems.double_integrator(6, 20, seed=77), problems.tanh_mlp(6, 40, seed=78)):
         # one CEM sync from the lifted phase's plan never raises a problem's rollout cost
         g = GRASP(sync="cem", seed=3)
-        assert g.sync_steps == 5
+        assert g.sync_steps is None and g.n_sync_steps == 5  # the CEM sync's own default
         low, high = contracts.action_bounds(ps.model, dtype=torch.float64)
         actions = 0.3 * torch.rand(6, ps.horizon, low.shape[0], dtype=torch.float64) - 0.15
         states = contracts.rollout(ps.model, ps.z0, ps.actions)[:, :-1]  # disagreeing states
-        g._gen = g.rng.for_plan("cpu")
         before = contracts.goal_cost(contracts.rollout(ps.model, ps.z0, actions), actions, ps.goal)
         a, traj, after = g._sync_cem(
-            ps.model, ps.z0, ps.goal, actions, states, low, high, contracts.goal_cost, 0
-        )
+            ps.model, base.check_problem(ps.model, ps.z0, ps.goal, ps.horizon, None, None),
+            actions, states, 0, g.rng.for_plan("cpu"),
+        )  # fmt: skip
         assert bool((after <= before).all()) and bool((after < before).any())
         assert float(a.abs().max()) <= 1.0
         torch.testing.assert_close(traj, contracts.rollout(ps.model, ps.z0, a))
@@ -367,7 +368,8 @@ def test_adam_sync_never_raises_the_rollout_cost():
     before = contracts.goal_cost(contracts.rollout(model, z0, actions), actions, goal)
     for rule in ("adam", "gn"):
         g = GRASP(sync_steps=20, lr_sync=0.5, step_rule=rule)
-        _, _, after = g._sync(model, z0, goal, actions, low, high, contracts.goal_cost, 0)
+        prob = base.check_problem(model, z0, goal, actions.shape[1], None, None)
+        _, _, after = g._sync(model, prob, actions, 0, g.rng.for_plan("cpu"))
         assert bool((after <= before).all()) and bool((after < before).any())
     with pytest.raises(ValueError, match="step_rule"):
         GRASP(step_rule="rmsprop")

@@ -23,6 +23,8 @@ from wmplan_agents.contracts import (
     COSTS,
     CostFn,
     Planner,
+    Resettable,
+    WorldModel,
     action_bounds,
     action_dim,
     action_repeat,
@@ -97,7 +99,7 @@ def _episode_starts(episode_start: Any) -> np.ndarray:
     )
 
 
-def _check_model_kind(planner: str, model: Any) -> None:
+def _check_model_kind(planner: str, model: WorldModel) -> None:
     """A PaD model plans only with the ``pad`` planner, and ``pad`` only with a PaD model."""
     from wmplan_agents.models.pad import PaDModel
 
@@ -142,15 +144,17 @@ class MPCAgent:
     :attr:`preset` is the resolved preset and says which one was used.
 
     Warm start: the unexecuted tail of each plan, shifted to the front and padded by repeating
-    its last action, is the ``init_actions`` of the env's next plan. ``episode_start[i]`` (or
-    :meth:`reset`) clears env ``i``'s queue and warm start. Envs that need a plan at the same
+    its last action, is the ``init_actions`` of the env's next plan; a planner's
+    ``PlanResult.carry`` (iCEM's kept elites) comes back with the env's next plan.
+    ``episode_start[i]`` (or :meth:`reset`) clears env ``i``'s queue, warm start and carry. Envs
+    that need a plan at the same
     call are planned together in one batched ``plan`` call. ``deterministic`` is accepted for
     SB3 compatibility; the plan is whatever the planner returns.
     """
 
     def __init__(
         self,
-        model: Any,
+        model: WorldModel,
         planner: str | Planner = "cem",
         horizon: int | None = None,
         replan_every: int | None = None,
@@ -184,7 +188,7 @@ class MPCAgent:
                     f"planner keyword arguments {sorted(planner_kwargs)} only apply to a planner "
                     f"name; configure the {type(planner).__name__} instance instead"
                 )
-            if not callable(getattr(planner, "plan", None)):
+            if not isinstance(planner, Planner):
                 raise ValueError(f"planner must be a name or have a plan method, got {planner!r}")
             name = _planner_name(planner)
             preset = resolve_preset(name, env_id, obs_type) if name is not None else None
@@ -252,6 +256,7 @@ class MPCAgent:
         self.last_plan: Any = None  # the last PlanResult
         self._queues: list[list[Any]] = []
         self._tails: list[Tensor | None] = []
+        self._carry: list[Tensor | None] = []  # per env: the planner's PlanResult.carry row
 
     # -- the env --------------------------------------------------------------------------------
     def check_env(self, env: Any) -> None:
@@ -304,31 +309,32 @@ class MPCAgent:
 
     # -- memory -----------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
-        """Forget every env's queued actions and warm start, and reset the planner where it has
-        a ``reset``: the library's planners drop carried state (iCEM's kept elites) and restart
+        """Forget every env's queued actions, warm start and carried planner state (iCEM's kept
+        elites), and reset the planner where it has a ``reset``: the library's planners restart
         their random stream, from their own seed, or from it mixed with ``seed`` when given
         (:func:`~wmplan_agents.evaluate` passes each episode's seed, so an episode's plans do
         not depend on the episodes run before it). A planner whose ``reset`` takes no ``seed``
         is reset without one."""
         if seed is not None:
             seed = check_int("seed", seed)
-        self._queues, self._tails = [], []
-        planner_reset = getattr(self.planner, "reset", None)
-        if not callable(planner_reset):
+        self._queues, self._tails, self._carry = [], [], []
+        if not isinstance(self.planner, Resettable):
             return
-        if seed is not None and "seed" in inspect.signature(planner_reset).parameters:
-            planner_reset(seed=seed)
+        if seed is not None and "seed" in inspect.signature(self.planner.reset).parameters:
+            self.planner.reset(seed=seed)
         else:
-            planner_reset()
+            self.planner.reset()
 
     def _resize(self, n_envs: int) -> None:
         if len(self._queues) != n_envs:  # a different set of envs: start afresh
             self._queues = [[] for _ in range(n_envs)]
             self._tails = [None] * n_envs
+            self._carry = [None] * n_envs
 
     def _reset_env(self, i: int) -> None:
         self._queues[i] = []
         self._tails[i] = None
+        self._carry[i] = None
 
     # -- SB3's PolicyPredictor ----------------------------------------------------------------
     def predict(
@@ -423,6 +429,12 @@ class MPCAgent:
                 f"{list(obs.shape[1:])} to [{2 * b}, D], got {got}"
             )
         z0, z_goal = z[:b].detach(), z[b:].detach()
+        kwargs: dict[str, Any] = {}
+        carried = [self._carry[i] for i in envs]
+        known = next((c for c in carried if c is not None), None)
+        if known is not None:  # NaN rows: envs without a carry (the planner's convention)
+            nan = torch.full_like(known, float("nan"))
+            kwargs["carry"] = torch.stack([nan if c is None else c for c in carried])
         result = self.planner.plan(
             self.model,
             z0,
@@ -430,6 +442,7 @@ class MPCAgent:
             horizon=self.horizon,
             init_actions=self._init_actions(envs, z0.dtype),
             cost=self.cost,
+            **kwargs,
         )
         plan = result.actions.detach()
         expected = (b, self.horizon, action_dim(self.model))
@@ -442,9 +455,11 @@ class MPCAgent:
             raise ValueError(f"{type(self.planner).__name__}.plan returned non-finite actions")
         r = self.replan_every
         env_actions = to_env_actions(self.model, plan[:, :r])  # [b, r * action_repeat, ...]
+        carry = result.carry
         for row, i in enumerate(envs):
             self._queues[i] = list(env_actions[row])
             self._tails[i] = plan[row, r:] if r < self.horizon else plan[row, -1:]
+            self._carry[i] = None if carry is None else carry[row].detach()
         self.last_plan = result
         self.n_plans += 1
         self.plan_time_s += time.perf_counter() - start

@@ -42,6 +42,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from wmplan_agents.contracts import Checkpointable, WorldModel
+
 _FORMAT = "wmplan-model"
 _VERSION = 1
 
@@ -136,7 +138,7 @@ def save(
     """
     from safetensors.torch import save_file
 
-    if not hasattr(model, "get_config"):
+    if not isinstance(model, Checkpointable):
         raise TypeError(
             f"{type(model).__name__} has no get_config(); a checkpointable model returns its "
             "constructor keyword arguments from get_config()"
@@ -170,7 +172,7 @@ def save(
     return json_path, weights_path
 
 
-def _env_entry(model: Any) -> dict[str, Any] | None:
+def _env_entry(model: WorldModel) -> dict[str, Any] | None:
     """The ``"env"`` field: the env id and kwargs the model was made for, if it says."""
     from wmplan_agents.contracts import model_env
 
@@ -190,7 +192,7 @@ def model_classes() -> dict[str, type]:
         if (
             isinstance(obj, type)
             and issubclass(obj, torch.nn.Module)
-            and hasattr(obj, "get_config")
+            and issubclass(obj, Checkpointable)
         ):
             out[obj.__name__] = obj
     return out

@@ -181,7 +181,9 @@ def build_model(
             model = load(stem, map_location=device)
         except (ValueError, FileNotFoundError) as err:
             raise typer.BadParameter(str(err), param_hint="--model") from err
-        return model, {**(getattr(model, "env_kwargs", None) or {}), **env_kwargs}
+        from wmplan_agents.contracts import model_env
+
+        return model, {**model_env(model)[1], **env_kwargs}
     raise typer.BadParameter(
         f"expected 'ground-truth', 'pretrained' or the path of a checkpoint, got {kind!r}",
         param_hint="--model",

@@ -50,6 +50,105 @@ class WorldModel(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchedRollout(Protocol):
+    """A world model with its own multi-step rollout (faster than looping ``step``)."""
+
+    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
+        """``[B, D], [B, H, A] -> [B, H, D]``."""
+        ...
+
+
+@runtime_checkable
+class EnvAware(Protocol):
+    """A model that says which env it was made for (every shipped or trained checkpoint,
+    ``ground_truth(env)``); a user's model may declare the two attributes and need not."""
+
+    env_id: str | None
+    env_kwargs: dict[str, Any]
+
+
+@runtime_checkable
+class TwoLevel(Protocol):
+    """A world model with a coarse level (HELM): ``coarse_model()`` is a world model on the same
+    latent whose step covers several of the model's steps."""
+
+    def coarse_model(self) -> WorldModel:
+        """The coarse level, a :class:`WorldModel`."""
+        ...
+
+
+@runtime_checkable
+class KnownDynamics(Protocol):
+    """An env whose dynamics are known in closed form, as Gymnasium's ``FuncEnv.transition``:
+    ``transition_torch(state [B, S], action [B, a]) -> [B, S]``, batched and differentiable,
+    identical to ``step``. ``ground_truth(env)`` wraps it as a world model."""
+
+    def transition_torch(self, state: Tensor, action: Tensor) -> Tensor:
+        """The next states of a batch."""
+        ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """A world model that :func:`~wmplan_agents.training.train` fits without being told how:
+    an ``nn.Module`` whose ``default_objective()`` is its training loss. Optional members:
+    ``fit_normalization(batch)`` (see :class:`Normalized`)."""
+
+    def default_objective(self) -> Any:
+        """The :class:`~wmplan_agents.objectives.Objective` it trains with."""
+        ...
+
+    def parameters(self) -> Any:
+        """Its parameters (``nn.Module``)."""
+        ...
+
+
+@runtime_checkable
+class Normalized(Protocol):
+    """A model that fits input/output statistics from data before training (``train`` calls it
+    on up to 20,000 windows of ``normalization_window`` steps, if it has that attribute)."""
+
+    def fit_normalization(self, batch: dict[str, Tensor]) -> None:
+        """Set the statistics from ``batch``."""
+        ...
+
+
+@runtime_checkable
+class Checkpointable(Protocol):
+    """A model :func:`~wmplan_agents.checkpoint.save` can write: an ``nn.Module`` whose
+    ``get_config()`` returns its constructor's keyword arguments (JSON values and spaces)."""
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's keyword arguments."""
+        ...
+
+    def state_dict(self) -> Any:
+        """Its tensors (``nn.Module``)."""
+        ...
+
+
+@runtime_checkable
+class StateDecoder(Protocol):
+    """A latent the env's state can be read back from: ``to_state(z [B, D]) -> [B, S]`` (the
+    shipped state models). Optional: ``angle_dims`` (state entries that are angles, encoded as
+    cos/sin pairs) and ``raw_dim`` (the state's size)."""
+
+    def to_state(self, z: Tensor) -> Tensor:
+        """The env states of the latents ``z``."""
+        ...
+
+
+@runtime_checkable
+class Resettable(Protocol):
+    """A planner with carried randomness: ``reset(seed=None)`` restarts its random stream (from
+    its own seed, or mixed with an episode's seed). The library's planners all are."""
+
+    def reset(self, seed: int | None = None) -> None:
+        """Restart the random stream."""
+        ...
+
+
 @dataclass
 class PlanResult:
     """What a planner returns.
@@ -58,16 +157,24 @@ class PlanResult:
     spaces); ``cost``: ``[B]``, the objective of those actions under the model; ``info``:
     per-iteration cost history (``"cost_history"``, ``[iterations, B]``), timings
     (``"time_s"``), ``"iterations"`` used, and whatever else the planner documents.
+    ``carry``: ``[B, ...]`` state the planner wants back at its next call for the same problems
+    (iCEM's kept elites), or ``None``; :class:`~wmplan_agents.MPCAgent` keeps it per env, passes
+    it back as ``plan(..., carry=...)`` and drops an env's row when that env's episode starts.
     """
 
     actions: Tensor
     cost: Tensor
     info: dict[str, Any] = field(default_factory=dict)
+    carry: Tensor | None = None
 
 
 @runtime_checkable
 class Planner(Protocol):
-    """A planner: a small class whose constructor takes typed keyword arguments and a ``seed``."""
+    """A planner: a small class whose constructor takes typed keyword arguments and a ``seed``.
+
+    ``carry`` is the ``PlanResult.carry`` of the previous call for the same problems (a row of
+    NaN where a problem has none); a planner that never returns a carry is never passed one.
+    """
 
     def plan(
         self,
@@ -77,6 +184,7 @@ class Planner(Protocol):
         horizon: int,
         init_actions: Tensor | None = None,
         cost: CostFn | None = None,
+        carry: Tensor | None = None,
     ) -> PlanResult:
         """Plan ``horizon`` model actions for each of the ``B`` problems ``(z0[b], z_goal[b])``."""
         ...
@@ -85,7 +193,7 @@ class Planner(Protocol):
 # -- helpers every planner uses ----------------------------------------------------------------
 
 
-def action_repeat(model: Any) -> int:
+def action_repeat(model: WorldModel) -> int:
     """How many env actions one model action stands for (``model.action_repeat``, default 1)."""
     k = int(getattr(model, "action_repeat", 1))
     if k < 1:
@@ -93,12 +201,12 @@ def action_repeat(model: Any) -> int:
     return k
 
 
-def is_discrete(model: Any) -> bool:
+def is_discrete(model: WorldModel) -> bool:
     """Whether the model's env action space is ``Discrete``."""
     return isinstance(model.action_space, gym.spaces.Discrete)
 
 
-def action_dim(model: Any) -> int:
+def action_dim(model: WorldModel) -> int:
     """``A``, the size of one model action (see the module docstring)."""
     space = model.action_space
     if isinstance(space, gym.spaces.Discrete):
@@ -108,7 +216,9 @@ def action_dim(model: Any) -> int:
     raise TypeError(f"unsupported action space {space}: expected Box or Discrete")
 
 
-def action_bounds(model: Any, device: Any = None, dtype: Any = None) -> tuple[Tensor, Tensor]:
+def action_bounds(
+    model: WorldModel, device: Any = None, dtype: Any = None
+) -> tuple[Tensor, Tensor]:
     """Lower and upper bounds ``[A]`` of a model action (``[0, 1]`` for relaxed one-hots)."""
     space = model.action_space
     dtype = dtype or torch.float32
@@ -125,14 +235,14 @@ def action_bounds(model: Any, device: Any = None, dtype: Any = None) -> tuple[Te
     )
 
 
-def rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+def rollout(model: WorldModel, z0: Tensor, actions: Tensor) -> Tensor:
     """``[B, D], [B, H, A] -> [B, H, D]``: ``model.rollout`` if present, else loop ``step``."""
-    if hasattr(model, "rollout"):
+    if isinstance(model, BatchedRollout):
         return model.rollout(z0, actions)
     return step_rollout(model, z0, actions)
 
 
-def final_latent(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+def final_latent(model: WorldModel, z0: Tensor, actions: Tensor) -> Tensor:
     """``[B, D], [B, H, A] -> [B, D]``: the last latent of :func:`step_rollout`, without
     keeping the others."""
     z = z0
@@ -141,7 +251,7 @@ def final_latent(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
     return z
 
 
-def step_rollout(model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+def step_rollout(model: WorldModel, z0: Tensor, actions: Tensor) -> Tensor:
     """``[B, D], [B, H, A] -> [B, H, D]`` by calling ``model.step`` once per time step."""
     z, out = z0, []
     for a_t in actions.unbind(1):  # one op for all H views, instead of H slices
@@ -203,11 +313,12 @@ def single_env(env: Any, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     )
 
 
-def model_env(model: Any) -> tuple[str | None, dict[str, Any]]:
+def model_env(model: WorldModel) -> tuple[str | None, dict[str, Any]]:
     """``(env_id, env_kwargs)`` a model declares it was trained on (``model.env_id`` and
     ``model.env_kwargs``), or ``(None, {})`` for a model that does not say."""
-    env_id = getattr(model, "env_id", None)
-    kwargs = getattr(model, "env_kwargs", None) or {}
+    if not isinstance(model, EnvAware):
+        return None, {}
+    env_id, kwargs = model.env_id, model.env_kwargs or {}
     if env_id is not None and not isinstance(env_id, str):
         raise ValueError(f"model.env_id must be a string or None, got {env_id!r}")
     if not isinstance(kwargs, dict):
@@ -215,14 +326,14 @@ def model_env(model: Any) -> tuple[str | None, dict[str, Any]]:
     return env_id, dict(kwargs)
 
 
-def set_model_env(model: Any, env_id: str | None, env_kwargs: dict[str, Any] | None) -> Any:
+def set_model_env(model: WorldModel, env_id: str | None, env_kwargs: dict[str, Any] | None) -> Any:
     """Record on ``model`` the env it was made for (see :func:`model_env`); returns ``model``."""
     model.env_id = env_id
     model.env_kwargs = dict(env_kwargs or {})
     return model
 
 
-def model_obs_shape(model: Any) -> tuple[int, ...] | None:
+def model_obs_shape(model: WorldModel) -> tuple[int, ...] | None:
     """The per-env observation shape a model encodes: ``model.observation_space`` (or its
     ``observation`` entry), else its config's ``obs_shape`` / ``obs_dim``; ``None`` if unknown."""
     space = getattr(model, "observation_space", None)
@@ -230,8 +341,7 @@ def model_obs_shape(model: Any) -> tuple[int, ...] | None:
         space = space["observation"]
     if isinstance(space, gym.spaces.Box):
         return tuple(space.shape)
-    get_config = getattr(model, "get_config", None)
-    config = get_config() if callable(get_config) else {}
+    config = model.get_config() if isinstance(model, Checkpointable) else {}
     if config.get("obs_shape") is not None:
         return tuple(int(v) for v in config["obs_shape"])
     if config.get("obs_dim") is not None:
@@ -239,7 +349,7 @@ def model_obs_shape(model: Any) -> tuple[int, ...] | None:
     return None
 
 
-def to_env_actions(model: Any, actions: Tensor) -> np.ndarray:
+def to_env_actions(model: WorldModel, actions: Tensor) -> np.ndarray:
     """Model actions ``[B, H, A]`` to env actions ``[B, H * action_repeat, ...]`` (NumPy).
 
     Box: the concatenated env actions are split apart and reshaped to the space's shape.
@@ -256,7 +366,7 @@ def to_env_actions(model: Any, actions: Tensor) -> np.ndarray:
     return np.clip(flat, space.low, space.high)
 
 
-def from_env_actions(model: Any, env_actions: np.ndarray | Tensor) -> Tensor:
+def from_env_actions(model: WorldModel, env_actions: np.ndarray | Tensor) -> Tensor:
     """The inverse of :func:`to_env_actions`: ``[B, H * k, ...]`` env actions to ``[B, H, A]``."""
     space = model.action_space
     k = action_repeat(model)

@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wmplan_agents.contracts import action_repeat
+from wmplan_agents.contracts import WorldModel, action_repeat
 
 Losses = dict[str, Tensor]
 
 
-def model_actions(model: Any, env_actions: Tensor, steps: int) -> Tensor:
+def model_actions(model: WorldModel, env_actions: Tensor, steps: int) -> Tensor:
     """The first ``steps`` model actions ``[B, steps, k * a]`` of env actions ``[B, L, a]``."""
     k = action_repeat(model)
     b, length, a = env_actions.shape
@@ -46,11 +46,13 @@ class Objective:
 
     name = "objective"
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         """Env steps per batch window this objective needs."""
         return action_repeat(model)
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         raise NotImplementedError
 
     def __add__(self, other: Objective) -> Objective:
@@ -83,10 +85,12 @@ class Sum(Objective):
     def __add__(self, other: Objective) -> Objective:
         return Sum([*self.terms, (1.0, other)])
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return max(t.window(model) for _, t in self.terms)
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         out: Losses = {}
         total: Tensor | None = None
         for w, term in self.terms:
@@ -109,21 +113,23 @@ class OnSubmodel(Objective):
         self.objective, self.attribute = objective, attribute
         self.name = f"{objective.name}@{attribute}"
 
-    def _sub(self, model: Any) -> Any:
+    def _sub(self, model: WorldModel) -> Any:
         sub = getattr(model, self.attribute)
         return sub() if callable(sub) and not isinstance(sub, torch.nn.Module) else sub
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return self.objective.window(self._sub(model))
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         return self.objective(self._sub(model), batch, generator)
 
     def __repr__(self) -> str:
         return f"{self.objective!r}.on({self.attribute!r})"
 
 
-def _scale(model: Any, like: Tensor) -> Tensor:
+def _scale(model: WorldModel, like: Tensor) -> Tensor:
     scale = getattr(model, "loss_scale", None)
     return torch.ones_like(like[0]) if scale is None else scale
 
@@ -151,10 +157,12 @@ class Prediction(Objective):
         self.detach_input = detach_input  # True: train only the predictor, not the encoder
         self.normalize = normalize  # True: each dimension's error over its batch variance
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return self.horizon * action_repeat(model)
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         k, h = action_repeat(model), self.horizon
         obs = batch["obs"]
         acts = model_actions(model, batch["actions"], h)
@@ -195,7 +203,9 @@ class SpectralReg(Objective):
     def __init__(self, n_probes: int = 1) -> None:
         self.n_probes = int(n_probes)
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         z = model.encode(batch["obs"][:, 0]).detach().requires_grad_(True)
         a = model_actions(model, batch["actions"], 1)[:, 0].detach().requires_grad_(True)
         out = model.step(z, a) / _scale(model, z)
@@ -224,10 +234,12 @@ class HFInvariance(Objective):
             raise ValueError(f"sigma must be positive, got {sigma}")
         self.sigma, self.key = float(sigma), key
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return 1
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         x = batch[self.key]
         delta = torch.randn(x.shape, generator=generator, device="cpu").to(x) * self.sigma
         return {"loss": ((model.energy(x) - model.energy(x + delta)) ** 2).mean()}
@@ -244,10 +256,12 @@ class EnergyRegression(Objective):
     def __init__(self, x_key: str = "x", target_key: str = "energy") -> None:
         self.x_key, self.target_key = x_key, target_key
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return 1
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         return {"loss": ((model.energy(batch[self.x_key]) - batch[self.target_key]) ** 2).mean()}
 
     def __repr__(self) -> str:
@@ -270,7 +284,9 @@ class InfoNCE(Objective):
             raise ValueError(f"tau must be positive, got {tau}")
         self.tau, self.symmetric = float(tau), symmetric
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         k = action_repeat(model)
         z0 = F.normalize(model.encode(batch["obs"][:, 0]), dim=-1)
         z1 = F.normalize(model.encode(batch["obs"][:, k]), dim=-1)
@@ -309,11 +325,13 @@ class Reconstruction(Objective):
             raise ValueError(f"predict_steps must be >= 0, got {predict_steps}")
         self.change_weight, self.predict_steps = float(change_weight), int(predict_steps)
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         steps = self.predict_steps or (1 if self.change_weight > 0 else 0)
         return max(1, steps * action_repeat(model))
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         k = action_repeat(model)
         to_input = getattr(model, "obs_to_input", lambda o: o)
         frames = [to_input(batch["obs"][:, 0])]
@@ -369,10 +387,12 @@ class MotionKeypoints(Objective):
             raise ValueError(f"min_mass must be positive, got {min_mass}")
         self.steps, self.min_mass = steps, float(min_mass)
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return 2 * self.steps * action_repeat(model)
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         if not hasattr(model, "heat_logits"):
             raise ValueError(
                 f"MotionKeypoints needs a model with heat_logits (KeypointWorldModel), "
@@ -412,10 +432,12 @@ class LatentVariance(Objective):
             raise ValueError(f"target must be positive, got {target}")
         self.target, self.eps = float(target), float(eps)
 
-    def window(self, model: Any) -> int:
+    def window(self, model: WorldModel) -> int:
         return 1
 
-    def __call__(self, model: Any, batch: dict[str, Tensor], generator: torch.Generator) -> Losses:
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
         z = model.encode(batch["obs"][:, 0])
         std = torch.sqrt(z.var(0) + self.eps)
         return {"loss": F.relu(self.target - std).mean()}

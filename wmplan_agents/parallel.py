@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from wmplan_agents.contracts import WorldModel
 from wmplan_envs.core import check_int
 
 INSTALL = 'pip install "wmplan[ray]"'
@@ -146,7 +147,7 @@ class ModelRecipe:
     data: Any
 
 
-def model_recipe(model: Any) -> ModelRecipe:
+def model_recipe(model: WorldModel) -> ModelRecipe:
     """The recipe a worker rebuilds ``model`` from (see :class:`ModelRecipe`)."""
     from wmplan_agents import checkpoint
     from wmplan_agents.contracts import model_env

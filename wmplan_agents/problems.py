@@ -32,13 +32,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wmplan_agents.contracts import WorldModel
+
 
 @dataclass(frozen=True)
 class ProblemSet:
     """``n`` problems ``(z0[i], goal[i])`` under ``model`` at ``horizon`` model steps."""
 
     name: str
-    model: Any
+    model: WorldModel
     z0: Tensor
     goal: Tensor
     horizon: int
@@ -99,7 +101,7 @@ class TanhMLPModel(torch.nn.Module):
 
 
 def _stack(
-    name: str, model: Any, z0: np.ndarray, goal: np.ndarray, acts: np.ndarray, horizon: int
+    name: str, model: WorldModel, z0: np.ndarray, goal: np.ndarray, acts: np.ndarray, horizon: int
 ) -> ProblemSet:
     f64 = lambda x: torch.tensor(np.asarray(x), dtype=torch.float64)  # noqa: E731
     return ProblemSet(name, model, f64(z0), f64(goal), horizon, f64(acts))

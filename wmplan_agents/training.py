@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from wmplan_agents.contracts import action_repeat
+from wmplan_agents.contracts import (
+    Normalized,
+    Trainable,
+    WorldModel,
+    action_repeat,
+    model_env,
+    set_model_env,
+)
 from wmplan_agents.objectives import Objective, model_actions
 
 
@@ -115,10 +122,12 @@ def train(
     Before training, ``model.fit_normalization`` (if the model has it) sees up to 20,000
     training windows. Shuffling and the objectives' noise come from generators seeded by
     ``seed``, so the same model, data and seed give the same weights. ``plot_path``: where to save
-    the loss curves (PNG, needs matplotlib).
+    the loss curves (PNG, needs matplotlib). A model that does not say which env it is for
+    (``model.env_id``) learns it from the dataset's ``meta`` (:func:`~wmplan_agents.data.collect`
+    records it), so the trained model gets that env's presets and checks.
     """
     if objective is None:
-        if not hasattr(model, "default_objective"):
+        if not isinstance(model, Trainable):
             raise ValueError(f"{type(model).__name__} has no default_objective(); pass objective=")
         objective = model.default_objective()
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -135,6 +144,10 @@ def train(
     except BaseException:
         model.load_state_dict(initial)
         raise
+    meta = getattr(dataset, "meta", None) or {}
+    if model_env(model)[0] is None and meta.get("env_id") is not None:
+        # the model knows the env of its data (presets, MPCAgent.check_env, checkpoints)
+        set_model_env(model, meta["env_id"], meta.get("env_kwargs") or {})
     if plot_path is not None:
         result.curve_path = _loss_curve(result, Path(plot_path), type(model).__name__)
     return result
@@ -163,7 +176,7 @@ def _fit(
     train_starts, val_starts = split_starts(dataset, max(length, norm_len), val_fraction, seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    if fit_normalization and hasattr(model, "fit_normalization"):
+    if fit_normalization and isinstance(model, Normalized):
         idx = train_starts[rng.permutation(len(train_starts))[:20_000]]
         model.fit_normalization(dataset.batch(idx, max(length, norm_len), device=device))
 
@@ -227,7 +240,7 @@ def _fit(
 
 
 def _evaluate(
-    model: Any,
+    model: Trainable,
     dataset: Any,
     objective: Objective,
     starts: np.ndarray,
@@ -261,7 +274,7 @@ class PredictionError:
 
 @torch.no_grad()
 def prediction_error(
-    model: Any, dataset: Any, horizon: int, episodes: np.ndarray | None = None
+    model: WorldModel, dataset: Any, horizon: int, episodes: np.ndarray | None = None
 ) -> PredictionError:
     """Roll ``model`` open loop ``horizon`` model steps from every window start (of the given
     ``episodes``, e.g. ``TrainResult.val_keys``; default all) and compare with the encoded true

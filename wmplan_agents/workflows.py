@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from wmplan_agents.contracts import WorldModel
+
 MODEL_KINDS = ("mlp", "conv", "contrastive", "helm")
 
 
@@ -100,7 +102,7 @@ def build_model(dataset: Any, options: TrainOptions) -> torch.nn.Module:
     )  # fmt: skip
 
 
-def build_objective(model: Any, options: TrainOptions) -> Any:
+def build_objective(model: WorldModel, options: TrainOptions) -> Any:
     """Prediction (``horizon``) plus the optional spectral and InfoNCE terms (and the model's
     own terms: reconstruction for conv, coarse prediction for HELM, InfoNCE for contrastive)."""
     from wmplan_agents.objectives import InfoNCE, Prediction, Reconstruction, SpectralReg
@@ -131,7 +133,6 @@ def train_from_file(
     Returns the checkpoint's two paths and the :class:`~wmplan_agents.training.TrainResult`.
     """
     from wmplan_agents.checkpoint import save
-    from wmplan_agents.contracts import set_model_env
     from wmplan_agents.data import Dataset
     from wmplan_agents.training import train
 
@@ -150,8 +151,6 @@ def train_from_file(
         "train_s": round(result.time_s, 2),
         "best_val_loss": result.best_val_loss,
     }
-    if data.meta.get("env_id") is not None:  # the checkpoint knows the env it was trained on
-        set_model_env(model, data.meta["env_id"], data.meta.get("env_kwargs") or {})
     return save(model, out, metadata=meta), result
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import action_dim, single_env
+from wmplan_agents.contracts import KnownDynamics, action_dim, single_env
 
 
 class GroundTruthModel:
@@ -100,9 +100,8 @@ def ground_truth(env: Any, *, action_repeat: int = 1, **env_kwargs: Any) -> Grou
     """
     single = single_env(env, env_kwargs)
     base = single.unwrapped
-    transition = getattr(base, "transition_torch", None)
     name = base.spec.id if base.spec is not None else type(base).__name__
-    if not callable(transition):
+    if not isinstance(base, KnownDynamics):
         raise ValueError(
             f"{name} does not expose its dynamics (no transition_torch method), so it has no "
             "ground-truth model; train a world model for it instead"
@@ -118,7 +117,9 @@ def ground_truth(env: Any, *, action_repeat: int = 1, **env_kwargs: Any) -> Grou
         obs_space = obs_space["observation"]
     if not isinstance(obs_space, gym.spaces.Box):
         raise ValueError(f"{name}: expected a Box state observation space, got {obs_space}")
-    model = GroundTruthModel(transition, base.action_space, obs_space, action_repeat=action_repeat)
+    model = GroundTruthModel(
+        base.transition_torch, base.action_space, obs_space, action_repeat=action_repeat
+    )
     spec = base.spec if base.spec is not None else single.spec
     if spec is not None:
         model.env_id, model.env_kwargs = spec.id, dict(spec.kwargs or {})

@@ -11,12 +11,12 @@ import torch
 from torch import Tensor
 
 from wmplan_agents import contracts
-from wmplan_agents.contracts import CostFn, PlanningError
+from wmplan_agents.contracts import PlanningError, WorldModel
 from wmplan_agents.planners import base
 from wmplan_agents.planners.base import Problem
 
 
-def initial_actions(model: Any, prob: Problem) -> Tensor:
+def initial_actions(model: WorldModel, prob: Problem) -> Tensor:
     """``init_actions`` clamped into the bounds, else zeros (GRASP, Sec. 4.1) clamped into the
     bounds, or the uniform distribution ``1/n`` for relaxed one-hots of a discrete space."""
     low, high, batch, horizon = prob.low, prob.high, prob.batch, prob.horizon
@@ -30,7 +30,7 @@ def initial_actions(model: Any, prob: Problem) -> Tensor:
     return torch.maximum(torch.minimum(a, high), low)
 
 
-def initial_states(model: Any, prob: Problem, actions: Tensor, from_actions: bool) -> Tensor:
+def initial_states(model: WorldModel, prob: Problem, actions: Tensor, from_actions: bool) -> Tensor:
     """Virtual states ``s_1..s_{T-1}`` ``[B, T-1, D]`` before noise.
 
     On the line from ``z0`` to the goal (GRASP, Sec. 4.1), or, with ``from_actions``, the
@@ -48,7 +48,21 @@ def initial_states(model: Any, prob: Problem, actions: Tensor, from_actions: boo
     return torch.where(finite[:, None, None], traj.to(line.dtype), line)
 
 
-def project(model: Any, actions: Tensor, low: Tensor, high: Tensor) -> Tensor:
+def initial_path(
+    model: WorldModel, prob: Problem, gen: torch.Generator, init_noise: float, from_actions: bool
+) -> tuple[Tensor, Tensor]:
+    """The starting actions ``[B, T, A]`` (:func:`initial_actions`) and the path ``s_0 .. s_T``
+    ``[B, T+1, D]``: ``z0``, the virtual states of :func:`initial_states` plus Gaussian noise
+    of std ``init_noise``, and the goal."""
+    actions = initial_actions(model, prob)
+    states = initial_states(model, prob, actions, from_actions)
+    if init_noise > 0:
+        states = states + init_noise * randn(gen, tuple(states.shape), states)
+    path = torch.cat([prob.z0.detach()[:, None], states, prob.z_goal.detach()[:, None]], dim=1)
+    return actions, path
+
+
+def project(model: WorldModel, actions: Tensor, low: Tensor, high: Tensor) -> Tensor:
     """Into the bounds (Box), or each one-hot block onto the probability simplex (Discrete), so
     relaxed discrete actions stay probability vectors (Euclidean projection, sort-based)."""
     if not contracts.is_discrete(model):
@@ -64,7 +78,7 @@ def project(model: Any, actions: Tensor, low: Tensor, high: Tensor) -> Tensor:
     return (v - theta).clamp_min(0.0).reshape(b, h, a)
 
 
-def harden(model: Any, actions: Tensor) -> Tensor:
+def harden(model: WorldModel, actions: Tensor) -> Tensor:
     """Relaxed one-hots to hard one-hots (per block of ``n``) for discrete spaces; Box unchanged."""
     if not contracts.is_discrete(model):
         return actions
@@ -97,19 +111,18 @@ def raise_nonfinite(planner: str, pred: Tensor, k: int) -> None:
     )
 
 
-def final_rollout_cost(
-    model: Any, z0: Tensor, z_goal: Tensor, actions: Tensor, cost: CostFn, planner: str
-) -> Tensor:
-    """The true rolled-out cost ``[B]`` of ``actions``; ``PlanningError`` if it is non-finite."""
+def final_rollout_cost(model: WorldModel, prob: Problem, actions: Tensor, planner: str) -> Tensor:
+    """The true rolled-out cost ``[B]`` of ``actions`` (``prob.cost``); ``PlanningError`` if it
+    is non-finite."""
     with torch.no_grad():
-        traj = contracts.rollout(model, z0, actions)
+        traj = contracts.rollout(model, prob.z0, actions)
         step = first_nonfinite_step(traj)
         if step is not None:
             raise PlanningError(
                 f"{planner}: the model returned a non-finite state at rollout step {step} of the "
                 "final plan"
             )
-        c = base.call_cost(cost, traj, actions, z_goal).detach()
+        c = base.call_cost(prob.cost, traj, actions, prob.z_goal).detach()
         bad = ~torch.isfinite(c)
         if bool(bad.any()):
             raise PlanningError(
@@ -153,7 +166,7 @@ class AdamStep:
         return m_hat / (v_hat.sqrt() + self.eps)
 
 
-def jacobian_diag(model: Any, prev: Tensor, actions: Tensor, *, wrt_states: bool = False):
+def jacobian_diag(model: WorldModel, prev: Tensor, actions: Tensor, *, wrt_states: bool = False):
     """The diagonal of the Gauss-Newton curvature ``J^T J`` of one batched model call.
 
     ``prev [B, T, D]`` and ``actions [B, T, A]`` are the inputs of ``T`` independent one-step
@@ -195,13 +208,9 @@ def gn_denominator(curvature: Tensor, weight: float) -> Tensor:
 
 
 def refine(
-    model: Any,
-    z0: Tensor,
-    z_goal: Tensor,
+    model: WorldModel,
+    prob: Problem,
     actions: Tensor,
-    low: Tensor,
-    high: Tensor,
-    cost: CostFn,
     steps: int,
     lr: float,
     *,
@@ -211,7 +220,8 @@ def refine(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``steps`` steps on the actions through the full rollout, keeping per problem the best
     in-bounds plan seen (starting with ``actions``), so the result is never worse than the
-    start. Returns ``(best actions, their rollout, their cost)``.
+    start; the objective is ``prob.cost``. Returns ``(best actions, their rollout, their
+    cost)``.
 
     ``rule``: ``"annealed"`` Adam steps of ``lr`` half-ranges cosine-annealed to 0 (so the
     last steps settle); ``"adam"`` the same without annealing; ``"halve"`` plain gradient
@@ -220,6 +230,7 @@ def refine(
     of the actions given). A non-finite cost at the start is a ``PlanningError`` naming
     ``planner``; a later non-finite step is never kept.
     """
+    z0, z_goal, low, high, cost = prob.z0, prob.z_goal, prob.low, prob.high, prob.cost
     b = z0.shape[0]
     roll = (lambda z, a: contracts.rollout(model, z, a)) if rollout is None else rollout
     size = torch.full((b, 1, 1), lr, dtype=z0.dtype, device=z0.device)
@@ -263,20 +274,14 @@ def refine(
 
 
 def keep_better(
-    model: Any,
-    z0: Tensor,
-    z_goal: Tensor,
-    scored: Tensor,
-    kept: Tensor,
-    cost: CostFn,
-    best: Tensor,
-    best_cost: Tensor,
+    model: WorldModel, prob: Problem, scored: Tensor, kept: Tensor, best: Tensor, best_cost: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Score the in-bounds, hard plans ``scored [B, H, A]`` by their noise-free rolled-out
-    cost; where that is finite and below ``best_cost``, take ``kept`` (the planner's own form
-    of the same plans) into ``best``. Returns ``(best, best_cost, better)``."""
+    """Score the in-bounds, hard plans ``scored [B, H, A]`` by their noise-free rolled-out cost
+    (``prob.cost``); where that is finite and below ``best_cost``, take ``kept`` (the planner's
+    own form of the same plans) into ``best``. Returns ``(best, best_cost, better)``."""
     with torch.no_grad():
-        c = base.call_cost(cost, contracts.rollout(model, z0, scored), scored, z_goal)
+        traj = contracts.rollout(model, prob.z0, scored)
+        c = base.call_cost(prob.cost, traj, scored, prob.z_goal)
         better = torch.isfinite(c) & (c < best_cost)
         return (
             torch.where(better[:, None, None], kept, best),

@@ -14,8 +14,8 @@ import functools
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -23,8 +23,11 @@ import torch
 from torch import Tensor
 
 from wmplan_agents.contracts import (
+    BatchedRollout,
     CostFn,
     PlanningError,
+    PlanResult,
+    WorldModel,
     action_bounds,
     action_dim,
     action_repeat,
@@ -132,15 +135,136 @@ def mix_seeds(*seeds: int) -> int:
     return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-class Seeded:
-    """Mixin of the planners: ``reset(seed=None)`` restarts the planner's :class:`RandomStream`
-    (``self.rng``), from its own ``seed`` or, given ``seed``, from the two mixed."""
+def _checked(check: Callable[[str, Any], Any], default: Any) -> Any:
+    return field(default=default, metadata={"check": check})
 
-    rng: RandomStream
+
+def count(default: int, low: int = 1) -> Any:
+    """A planner field holding an int-like value (Python or NumPy integer) ``>= low``."""
+    return _checked(lambda name, v: check_int(name, v, low), default)
+
+
+def real(
+    default: float | None,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    strict: bool = False,
+    optional: bool = False,
+) -> Any:
+    """A planner field holding a finite number in ``[low, high]`` (``strict``: above ``low``),
+    finite in float32 too (a larger value would become inf in a float32 plan); ``optional``
+    also takes ``None``."""
+
+    def check(name: str, value: Any) -> float | None:
+        if optional and value is None:
+            return None
+        return check_f32(name, check_real(name, value, low, high, strict=strict))
+
+    return _checked(check, default)
+
+
+def positive(default: float) -> Any:
+    """A planner field holding a finite number ``> 0``."""
+    return real(default, 0.0, strict=True)
+
+
+def choice(default: str, options: tuple[str, ...]) -> Any:
+    """A planner field holding one of ``options``."""
+
+    def check(name: str, value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"{name} must be one of {options}, got {value!r}")
+        return value
+
+    return _checked(check, default)
+
+
+def flag(default: bool) -> Any:
+    """A planner field holding a bool (Python or NumPy)."""
+
+    def check(name: str, value: Any) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be a bool, got {value!r}")
+        return bool(value)
+
+    return _checked(check, default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannerConfig:
+    """Base of the library's planners: a frozen, keyword-only dataclass of settings.
+
+    Every field is checked in ``__post_init__`` by the validator it was declared with
+    (:func:`count`, :func:`real`, :func:`positive`, :func:`choice`, :func:`flag`), then by the
+    class's :meth:`check` for rules across fields; a bad value raises ``ValueError`` naming the
+    field. Settings cannot change after construction: ``dataclasses.replace(planner, x=...)``
+    makes a new planner (with a fresh random stream), which is how sweeps vary one setting.
+
+    Randomness (every planner): ``seed`` seeds the planner's own random stream (``rng``, a
+    :class:`RandomStream`). By default it continues across ``plan`` calls, so a fresh planner
+    with the same seed repeats the same sequence of plans; ``reseed_every_plan=True`` restarts
+    it at every call, making each plan a pure function of its inputs (an MPC agent planning a
+    vector env's envs together then makes exactly the plans it would make for each env alone).
+    :meth:`reset` restarts the stream, from ``seed`` or from ``seed`` mixed with an episode's
+    seed. All ``B`` problems of a call share the same draws (common random numbers), so a
+    batched call equals ``B`` single calls.
+
+    Subclasses implement ``_plan(model, prob, gen, carry)`` (and ``_check`` if their inputs are
+    not a dynamics model's: PaD) and return a :class:`PlanResult`
+    whose ``info`` has no ``time_s`` (:meth:`plan` adds it). ``noise_device`` says where the
+    generator lives: ``None`` on the problem's device, or a fixed one (``"cpu"``: the lifted
+    planners draw their noise there so a plan does not depend on the device).
+    """
+
+    seed: int = count(0, low=None)  # type: ignore[assignment]
+    reseed_every_plan: bool = flag(False)
+    rng: RandomStream = field(init=False, repr=False, compare=False)
+    noise_device: ClassVar[str | None] = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check = f.metadata.get("check")
+            if check is not None:
+                object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
+        self.check()
+        object.__setattr__(self, "rng", RandomStream(self.seed, self.reseed_every_plan))
+
+    def check(self) -> None:
+        """Rules across fields (``ValueError``); each field was checked on its own before."""
 
     def reset(self, seed: int | None = None) -> None:
         """Restart the random stream (see :meth:`RandomStream.restart`)."""
         self.rng.restart(seed)
+
+    def plan(
+        self,
+        model: WorldModel,
+        z0: Tensor,
+        z_goal: Tensor,
+        horizon: int,
+        init_actions: Tensor | None = None,
+        cost: CostFn | None = None,
+        carry: Tensor | None = None,
+    ) -> PlanResult:
+        """Plan ``horizon`` model actions for each of the ``B`` problems ``(z0[b], z_goal[b])``
+        (see :class:`~wmplan_agents.contracts.Planner` and the class docstring)."""
+        start = time.perf_counter()
+        prob = self._check(model, z0, z_goal, horizon, init_actions, cost)
+        gen = self.rng.for_plan(self.noise_device or prob.z0.device)
+        result = self._plan(model, prob, gen, carry)
+        result.info["time_s"] = time.perf_counter() - start
+        return result
+
+    def _check(self, *args: Any) -> Problem:
+        """:func:`check_problem` (a planner whose inputs are not a dynamics model's overrides
+        it: PaD)."""
+        return check_problem(*args)
+
+    def _plan(
+        self, model: WorldModel, prob: Problem, gen: torch.Generator, carry: Tensor | None
+    ) -> PlanResult:
+        raise NotImplementedError
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -164,6 +288,12 @@ def check_f32(name: str, value: float) -> float:
     return value
 
 
+def check_elites(n_elites: int, n_samples: int) -> None:
+    """``ValueError`` unless ``n_elites <= n_samples``."""
+    if n_elites > n_samples:
+        raise ValueError(f"n_elites ({n_elites}) must be <= n_samples ({n_samples})")
+
+
 def check_counts(**values: Any) -> list[int]:
     """Each keyword argument as an int >= 1 (sizes and iteration counts), in order."""
     return [check_int(name, value, 1) for name, value in values.items()]
@@ -172,7 +302,7 @@ def check_counts(**values: Any) -> list[int]:
 _PROBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def probe_step(model: Any, z0: Tensor, low: Tensor, high: Tensor) -> None:
+def probe_step(model: WorldModel, z0: Tensor, low: Tensor, high: Tensor) -> None:
     """One ``model.step`` on the first start and the middle action: it must give a tensor of
     ``z0``'s width and dtype, else a ``ValueError`` naming the model (instead of an error deep
     inside torch, or a silently broadcast result). Done once per model, latent width, dtype and
@@ -205,7 +335,7 @@ def probe_step(model: Any, z0: Tensor, low: Tensor, high: Tensor) -> None:
 
 
 def check_problem(
-    model: Any,
+    model: WorldModel,
     z0: Tensor,
     z_goal: Tensor,
     horizon: int,
@@ -249,8 +379,8 @@ def check_problem(
     probe_step(model, z0.to(dtype), low, high)
     discrete = is_discrete(model)
     return Problem(
-        z0=z0.to(dtype),
-        z_goal=z_goal.to(dtype),
+        z0=z0.detach().to(dtype),  # a plan never differentiates into its inputs
+        z_goal=z_goal.detach().to(dtype),
         horizon=horizon,
         init_actions=init_actions,
         cost=cost or goal_cost,
@@ -268,7 +398,9 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__}"
 
 
-def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Callable[[], Tensor]]:
+def evaluate(
+    model: WorldModel, prob: Problem, actions: Tensor
+) -> tuple[Tensor, Callable[[], Tensor]]:
     """Roll out and score candidates ``actions [B, N, H, A]`` in one batched rollout.
 
     Returns ``(cost [B, N], trajectory)``: non-finite costs (NaN, +-inf) become ``+inf`` so they
@@ -281,7 +413,7 @@ def evaluate(model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Callab
     b, n, h, a = actions.shape
     flat = actions.reshape(b * n, h, a)
     z0, goal = prob.repeated(n)
-    if prob.cost is goal_cost and not hasattr(model, "rollout"):
+    if prob.cost is goal_cost and not isinstance(model, BatchedRollout):
         cost = squared_distance(final_latent(model, z0, flat), goal)
 
         def trajectory() -> Tensor:
@@ -350,6 +482,12 @@ def midpoint(prob: Problem) -> Tensor:
     """The centre of the action box, ``[B, H, A]``."""
     mid = (prob.low + prob.high) / 2
     return mid.expand(prob.batch, prob.horizon, -1).clone()
+
+
+def start_mean(prob: Problem) -> Tensor:
+    """The first mean of a sampling planner, ``[B, H, A]``: a copy of ``init_actions``, else the
+    centre of the box."""
+    return prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
 
 
 def noise_mixing(time_matrix: Tensor, scale: Tensor) -> Tensor:
@@ -473,8 +611,9 @@ class BestSoFar:
         return self._finish()[2]
 
 
-def make_info(history: Tensor | list[Tensor], start: float, **extras: Any) -> dict[str, Any]:
-    """The ``info`` dict: ``cost_history [iterations, B]``, ``time_s``, ``iterations``, extras.
+def make_info(history: Tensor | list[Tensor], **extras: Any) -> dict[str, Any]:
+    """The ``info`` dict: ``cost_history [iterations, B]``, ``iterations``, extras
+    (:meth:`PlannerConfig.plan` adds ``time_s``).
 
     ``history`` is a ``[iterations, B]`` tensor or a list of ``[B]`` tensors, one per iteration.
     """
@@ -482,7 +621,6 @@ def make_info(history: Tensor | list[Tensor], start: float, **extras: Any) -> di
         history = torch.stack(history) if history else torch.empty(0)
     return {
         "cost_history": history.cpu(),
-        "time_s": time.perf_counter() - start,
         "iterations": len(history),
         **extras,
     }

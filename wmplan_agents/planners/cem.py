@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import CostFn, PlanResult
-from wmplan_agents.planners.base import (
-    BestSoFar,
-    Problem,
-    RandomStream,
-    Seeded,
-    check_counts,
-    check_positive,
-    check_problem,
-    clamp_,
-    evaluate,
-    initial_probs,
-    make_info,
-    midpoint,
-    mode_one_hot,
-    sample_categorical,
-    to_blocks,
-)
+from wmplan_agents.contracts import PlanResult, WorldModel
+from wmplan_agents.planners import base
 
 
 def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor | None, Tensor]:
@@ -60,19 +43,26 @@ def weighted_fit(elites: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
     return mean, var.sqrt()
 
 
-class CEM(Seeded):
+@dataclass(frozen=True, kw_only=True)
+class CEM(base.PlannerConfig):
     """Cross-entropy method: sample, keep the ``n_elites`` cheapest, refit, repeat.
 
     Box actions: a diagonal Gaussian over the ``[H, A]`` sequence, initialised at ``init_actions``
     (or the centre of the box) with std ``init_std`` times the half-range; samples are clamped to
     the bounds; sample 0 of every iteration is the current mean. Discrete actions: independent
     categoricals per step and one-hot block, refit to the elites' category frequencies (sample 0
-    is the mode). Defaults follow the CEM baseline of DINO-WM / GRASP (300 samples, 30 elites,
-    30 iterations).
+    is the mode). Returns the cheapest sequence evaluated over all iterations.
 
-    Returns the cheapest sequence evaluated over all iterations (the mean is among them, as
-    sample 0). All ``B`` problems share the same random draws, so a batched call equals ``B``
-    single calls.
+    Args:
+        n_samples: sequences sampled per iteration (DINO-WM / GRASP's CEM baseline: 300).
+        n_elites: the cheapest kept for the refit, at most ``n_samples`` (baseline: 30).
+        iterations: sample-and-refit rounds (baseline: 30).
+        init_std: the first std, in half-ranges of the action box.
+        min_std: a floor on the refit std (0: none).
+        momentum: weight of the old mean and std in each refit, in [0, 1).
+        init_weight: weight of ``init_actions`` against uniform probabilities in the first
+            categoricals of a discrete space, in [0, 1].
+        seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`).
 
     NaN safety: a candidate whose cost is non-finite (e.g. the model produced NaN) gets cost
     ``+inf`` and is dropped from the elite refit; if every candidate of some problem is
@@ -80,75 +70,44 @@ class CEM(Seeded):
     iteration and the first time step at which the model output went non-finite.
 
     ``info`` extras: ``"final_std"`` (``[B, H, A]``, Box) or ``"final_probs"`` (``[B, H, k, n]``).
-
-    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
-    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
-    def __init__(
-        self,
-        *,
-        n_samples: int = 300,
-        n_elites: int = 30,
-        iterations: int = 30,
-        init_std: float = 1.0,
-        min_std: float = 0.0,
-        momentum: float = 0.0,
-        init_weight: float = 0.5,
-        seed: int = 0,
-        reseed_every_plan: bool = False,
-    ) -> None:
-        n_samples, n_elites, iterations = check_counts(
-            n_samples=n_samples, n_elites=n_elites, iterations=iterations
-        )
-        check_positive(init_std=init_std)
-        if n_elites > n_samples:
-            raise ValueError(f"n_elites ({n_elites}) must be <= n_samples ({n_samples})")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if not 0.0 <= init_weight <= 1.0:
-            raise ValueError(f"init_weight must be in [0, 1], got {init_weight}")
-        self.n_samples = n_samples
-        self.n_elites = n_elites
-        self.iterations = iterations
-        self.init_std = init_std
-        self.min_std = min_std
-        self.momentum = momentum
-        self.init_weight = init_weight
-        self.seed = seed
-        self.rng = RandomStream(seed, reseed_every_plan)
+    n_samples: int = base.count(300)
+    n_elites: int = base.count(30)
+    iterations: int = base.count(30)
+    init_std: float = base.positive(1.0)
+    min_std: float = base.real(0.0, 0.0)
+    momentum: float = base.real(0.0, 0.0, 1.0)
+    init_weight: float = base.real(0.5, 0.0, 1.0)
+
+    def check(self) -> None:
+        base.check_elites(self.n_elites, self.n_samples)
+        if self.momentum >= 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
     @torch.no_grad()
-    def plan(
-        self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
-        horizon: int,
-        init_actions: Tensor | None = None,
-        cost: CostFn | None = None,
+    def _plan(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator, carry: Tensor | None
     ) -> PlanResult:
-        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
-        start = time.perf_counter()
-        prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
-        gen = self.rng.for_plan(prob.z0.device)
         if prob.discrete:
             best, extras = self._plan_discrete(model, prob, gen)
         else:
             best, extras = self._plan_box(model, prob, gen)
-        return PlanResult(best.actions, best.cost, make_info(best.history, start, **extras))
+        return PlanResult(best.actions, best.cost, base.make_info(best.history, **extras))
 
-    def _plan_box(self, model: Any, prob: Problem, gen: torch.Generator) -> tuple[BestSoFar, dict]:
-        mean = prob.init_actions.clone() if prob.init_actions is not None else midpoint(prob)
+    def _plan_box(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator
+    ) -> tuple[base.BestSoFar, dict]:
+        mean = base.start_mean(prob)
         half_range = (prob.high - prob.low) / 2
         std = (self.init_std * half_range).expand_as(mean).clone()
-        best = BestSoFar(prob, "CEM")
+        best = base.BestSoFar(prob, "CEM")
         n, h, a = self.n_samples, prob.horizon, prob.action_size
         for it in range(self.iterations):
             eps = torch.randn(n, h, a, generator=gen, device=mean.device, dtype=mean.dtype)
             eps[0] = 0.0  # sample 0 is the mean itself
-            samples = clamp_((std[:, None] * eps).add_(mean[:, None]), prob)
-            c, trajectory = evaluate(model, prob, samples)
+            samples = base.clamp_((std[:, None] * eps).add_(mean[:, None]), prob)
+            c, trajectory = base.evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, self.n_elites)
             best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
             new_mean, new_std = weighted_fit(gather(samples, idx, best.rows), w)
@@ -162,18 +121,18 @@ class CEM(Seeded):
         return best, {"final_std": std}
 
     def _plan_discrete(
-        self, model: Any, prob: Problem, gen: torch.Generator
-    ) -> tuple[BestSoFar, dict]:
-        probs = initial_probs(prob, self.init_weight)
-        best = BestSoFar(prob, "CEM")
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator
+    ) -> tuple[base.BestSoFar, dict]:
+        probs = base.initial_probs(prob, self.init_weight)
+        best = base.BestSoFar(prob, "CEM")
         n, h, k = self.n_samples, prob.horizon, prob.n_blocks
         for it in range(self.iterations):
             u = torch.rand(n, h, k, generator=gen, device=probs.device, dtype=probs.dtype)
-            samples = sample_categorical(probs, u)
-            samples[:, 0] = mode_one_hot(probs)  # sample 0 is the mode
-            c, trajectory = evaluate(model, prob, samples)
+            samples = base.sample_categorical(probs, u)
+            samples[:, 0] = base.mode_one_hot(probs)  # sample 0 is the mode
+            c, trajectory = base.evaluate(model, prob, samples)
             idx, w, elite_cost = elite_weights(c, self.n_elites)
             best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
-            freq, _ = weighted_fit(to_blocks(gather(samples, idx, best.rows), prob), w)
+            freq, _ = weighted_fit(base.to_blocks(gather(samples, idx, best.rows), prob), w)
             probs = self.momentum * probs + (1 - self.momentum) * freq
         return best, {"final_probs": probs}

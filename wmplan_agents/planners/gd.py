@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import CostFn, PlanningError, PlanResult, rollout
-from wmplan_agents.planners.base import (
-    Problem,
-    RandomStream,
-    Seeded,
-    call_cost,
-    check_counts,
-    check_positive,
-    check_problem,
-    clamp,
-    initial_probs,
-    make_info,
-    midpoint,
-    mode_one_hot,
-    to_blocks,
-)
+from wmplan_agents.contracts import PlanResult, WorldModel, rollout
+from wmplan_agents.planners import base
 
 
-class GradientDescent(Seeded):
+def _betas(name: str, value: Any) -> tuple[float, float]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be two numbers in [0, 1), got {value!r}")
+    b1, b2 = (base.check_real(f"{name}[{i}]", v, 0.0, 1.0) for i, v in enumerate(value))
+    if max(b1, b2) >= 1.0:
+        raise ValueError(f"{name} must be two numbers in [0, 1), got {value!r}")
+    return b1, b2
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradientDescent(base.PlannerConfig):
     """Adam on the actions, back-propagating the cost through the whole rollout.
 
     ``n_restarts`` sequences per problem are optimised in parallel (one batched rollout over
@@ -40,6 +36,15 @@ class GradientDescent(Seeded):
     block; at the end every restart's best relaxed plan and its final plan are rounded to hard
     one-hots, evaluated, and the cheapest hard plan is returned (its cost is the hard cost).
 
+    Args:
+        iterations: Adam steps.
+        n_restarts: sequences optimised in parallel per problem.
+        lr: the step, in half-ranges of the action box (logits for a discrete space).
+        max_grad_norm: each restart's gradient is clipped to this norm.
+        betas: Adam's two decay rates, each in [0, 1).
+        init_logit_scale: the random logits of a discrete space are uniform in +- this.
+        seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`).
+
     ``info``: ``cost_history``, ``resets`` (restarts reset after a non-finite cost or
     gradient), ``restart_cost [B, R]`` and ``grad_norm [iterations, B, R]`` (each restart's
     gradient norm before clipping; NaN where the cost or gradient was non-finite).
@@ -48,42 +53,20 @@ class GradientDescent(Seeded):
     best finite point so far (or re-drawn at random if it has none) and its Adam moments are
     zeroed; ``info["resets"]`` counts these. If some problem has no finite evaluation at all
     after the last iteration, ``plan`` raises ``PlanningError`` naming the first time step at
-    which the model output went non-finite. All ``B`` problems share the same random draws, so a
-    batched call equals ``B`` single calls up to floating-point rounding: torch may sum a
-    batched matrix product in another order, so in float32 the plans can differ by a few ulp
-    (5.96e-8 measured on actions in [-1, 1]; the tests allow 1e-5), in float64 by 1e-9.
-
-    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
-    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
+    which the model output went non-finite. A batched call equals ``B`` single calls up to
+    floating-point rounding: torch may sum a batched matrix product in another order, so in
+    float32 the plans can differ by a few ulp (5.96e-8 measured on actions in [-1, 1]; the
+    tests allow 1e-5), in float64 by 1e-9.
     """
 
-    def __init__(
-        self,
-        *,
-        iterations: int = 100,
-        n_restarts: int = 8,
-        lr: float = 0.1,
-        max_grad_norm: float = 10.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        init_logit_scale: float = 3.0,
-        seed: int = 0,
-        reseed_every_plan: bool = False,
-    ) -> None:
-        iterations, n_restarts = check_counts(iterations=iterations, n_restarts=n_restarts)
-        check_positive(lr=lr)
-        check_positive(max_grad_norm=max_grad_norm)
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"betas must be in [0, 1), got {betas}")
-        self.iterations = iterations
-        self.n_restarts = n_restarts
-        self.lr = lr
-        self.max_grad_norm = max_grad_norm
-        self.betas = betas
-        self.init_logit_scale = init_logit_scale
-        self.seed = seed
-        self.rng = RandomStream(seed, reseed_every_plan)
+    iterations: int = base.count(100)
+    n_restarts: int = base.count(8)
+    lr: float = base.positive(0.1)
+    max_grad_norm: float = base.positive(10.0)
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"check": _betas})
+    init_logit_scale: float = base.real(3.0, 0.0)
 
-    def _random_init(self, prob: Problem, gen: torch.Generator) -> Tensor:
+    def _random_init(self, prob: base.Problem, gen: torch.Generator) -> Tensor:
         """One random starting point per restart, ``[R, H, A]`` (shared by the B problems)."""
         dev, dt = prob.z0.device, prob.z0.dtype
         shape = (self.n_restarts, prob.horizon, prob.action_size)
@@ -92,38 +75,30 @@ class GradientDescent(Seeded):
             return self.init_logit_scale * (2 * u - 1)
         return prob.low + (prob.high - prob.low) * u
 
-    def _actions(self, x: Tensor, prob: Problem) -> Tensor:
+    def _actions(self, x: Tensor, prob: base.Problem) -> Tensor:
         if prob.discrete:
-            return torch.softmax(to_blocks(x, prob), dim=-1).flatten(-2)
+            return torch.softmax(base.to_blocks(x, prob), dim=-1).flatten(-2)
         return x
 
-    def _cost(self, model: Any, prob: Problem, actions: Tensor) -> tuple[Tensor, Tensor]:
+    def _cost(
+        self, model: WorldModel, prob: base.Problem, actions: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Cost ``[B, R]`` (non-finite kept as is) and ``z_traj [B*R, H, D]``."""
         b, r, h, a = actions.shape
         flat = actions.reshape(b * r, h, a)
         z_traj = rollout(model, prob.z0.repeat_interleave(r, 0), flat)
-        c = call_cost(prob.cost, z_traj, flat, prob.z_goal.repeat_interleave(r, 0))
+        c = base.call_cost(prob.cost, z_traj, flat, prob.z_goal.repeat_interleave(r, 0))
         return c.reshape(b, r), z_traj
 
-    def plan(
-        self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
-        horizon: int,
-        init_actions: Tensor | None = None,
-        cost: CostFn | None = None,
+    def _plan(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator, carry: Tensor | None
     ) -> PlanResult:
-        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
-        start = time.perf_counter()
-        prob = check_problem(model, z0, z_goal, horizon, init_actions, cost)
-        gen = self.rng.for_plan(prob.z0.device)
         b, r = prob.batch, self.n_restarts
         x = self._random_init(prob, gen)[None].repeat(b, 1, 1, 1)  # [B, R, H, A]
         if prob.discrete:
-            x[:, 0] = initial_probs(prob, 1.0).clamp_min(1e-6).log().flatten(-2)
+            x[:, 0] = base.initial_probs(prob, 1.0).clamp_min(1e-6).log().flatten(-2)
         else:
-            x[:, 0] = prob.init_actions if prob.init_actions is not None else midpoint(prob)
+            x[:, 0] = prob.init_actions if prob.init_actions is not None else base.midpoint(prob)
         step = self.lr * ((prob.high - prob.low) / 2 if not prob.discrete else 1.0)
         m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
         best_x, best_c = x.clone(), torch.full((b, r), float("inf"), dtype=x.dtype, device=x.device)
@@ -152,7 +127,7 @@ class GradientDescent(Seeded):
             upd = (m1 / (1 - beta1**it)) / ((m2 / (1 - beta2**it)).sqrt() + 1e-8)
             x = x - step * upd
             if not prob.discrete:
-                x = clamp(x, prob)
+                x = base.clamp(x, prob)
             if not bool(ok.all()):  # reset failed restarts to their best point (or a new draw)
                 resets += int((~ok).sum())
                 fresh = self._random_init(prob, gen)[None].expand(b, -1, -1, -1)
@@ -163,37 +138,27 @@ class GradientDescent(Seeded):
         if prob.discrete:  # relaxed costs so far; the returned plan and cost are hard
             best_x, best_c = self._round(model, prob, best_x, x)
         if not bool(torch.isfinite(best_c).any(dim=1).all()):
-            raise _no_finite_plan(best_c, z_traj, r)
+            base.raise_nonfinite(best_c, z_traj.detach(), self.iterations, "GD")
         idx = best_c.argmin(dim=1)
         rows = torch.arange(b, device=x.device)
         actions = best_x[rows, idx].detach()
-        info = make_info(
-            history, start, resets=resets, restart_cost=best_c,
+        info = base.make_info(
+            history, resets=resets, restart_cost=best_c,
             grad_norm=torch.stack(grad_norms).cpu() if grad_norms else torch.empty(0, b, r),
         )  # fmt: skip
         return PlanResult(actions, best_c[rows, idx], info)
 
     @torch.no_grad()
-    def _round(self, model: Any, prob: Problem, best_x: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    def _round(
+        self, model: WorldModel, prob: base.Problem, best_x: Tensor, x: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Hard one-hots ``[B, R, H, A]`` of each restart's best or final logits (the cheaper
         after rounding) and their hard costs ``[B, R]`` (non-finite -> ``+inf``)."""
         r = best_x.shape[1]
-        hard = mode_one_hot(to_blocks(torch.cat([best_x, x], dim=1), prob))  # [B, 2R, H, A]
-        c, _ = self._cost(model, prob, hard)
-        c = torch.where(torch.isfinite(c), c, torch.full_like(c, float("inf")))
+        hard = base.mode_one_hot(
+            base.to_blocks(torch.cat([best_x, x], dim=1), prob)
+        )  # [B, 2R, H, A]
+        c, _ = base.evaluate(model, prob, hard)
         take_final = c[:, r:] < c[:, :r]
         actions = torch.where(take_final[..., None, None], hard[:, r:], hard[:, :r])
         return actions, torch.minimum(c[:, :r], c[:, r:])
-
-
-def _no_finite_plan(best_c: Tensor, z_traj: Tensor | None, r: int) -> PlanningError:
-    b = int((~torch.isfinite(best_c).any(dim=1)).nonzero()[0, 0])
-    where = "the cost was non-finite"
-    if z_traj is not None:
-        traj = z_traj.detach().reshape(best_c.shape[0], r, *z_traj.shape[1:])[b]
-        bad_t = (~torch.isfinite(traj)).flatten(2).any(-1).any(0).nonzero()
-        if len(bad_t):
-            where = f"the model output first went non-finite at time step {int(bad_t[0, 0])}"
-    return PlanningError(
-        f"GD: no restart of problem {b} reached a finite cost in any iteration; {where} (0-based)"
-    )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import time
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from wmplan_agents import contracts
-from wmplan_agents.contracts import CostFn, PlanningError, PlanResult
+from wmplan_agents.contracts import PlanningError, PlanResult, WorldModel
 from wmplan_agents.planners import _lifted, base
 
 _DECAYS = ("none", "linear", "cosine")
@@ -18,7 +18,8 @@ _STEP_RULES = ("gn", "adam", "sgd")
 _SYNCS = ("gd", "cem")
 
 
-class GRASP(base.Seeded):
+@dataclass(frozen=True, kw_only=True)
+class GRASP(base.PlannerConfig):
     """GRASP (Gradient RelAxed Stochastic Planner), Algorithm 1 of grasp-paper.md.
 
     Virtual states ``s_1..s_{T-1}`` (``s_0 = z0`` and ``s_T = z_goal`` fixed) and actions
@@ -117,103 +118,50 @@ class GRASP(base.Seeded):
     e.g. 5.96e-8, from the order torch sums batched products in; the tests allow 1e-5).
     """
 
-    def __init__(
-        self,
-        *,
-        iterations: int = 300,
-        lr_actions: float = 0.5,
-        lr_states: float = 0.25,
-        gamma: float | None = None,
-        state_noise: float = 0.5,
-        noise_decay: str = "none",
-        noise_until: float = 1.0,
-        init_noise: float = 0.1,
-        sync_every: int = 100,
-        sync_steps: int | None = None,
-        lr_sync: float = 0.1,
-        stop_gradient: bool = True,
-        action_noise: float = 0.0,
-        rollout_noise: float = 0.0,
-        sync_states: bool = True,
-        return_best: bool = True,
-        step_rule: str = "gn",
-        sync: str = "gd",
-        sync_samples: int = 64,
-        sync_elites: int = 8,
-        sync_var_scale: float = 1.0,
-        sync_var_floor: float = 0.01,
-        seed: int = 0,
-        reseed_every_plan: bool = False,
-    ) -> None:
-        iterations = base.check_int("iterations", iterations, 0)
-        sync_every = base.check_int("sync_every", sync_every, 0)
-        if sync not in _SYNCS:
-            raise ValueError(f"sync must be one of {_SYNCS}, got {sync!r}")
-        if sync_steps is None:
-            sync_steps = 25 if sync == "gd" else 5
-        sync_steps = base.check_int("sync_steps", sync_steps, 0)
-        sync_samples = base.check_int("sync_samples", sync_samples, 1)
-        sync_elites = base.check_int("sync_elites", sync_elites, 1)
-        if sync_elites > sync_samples:
+    iterations: int = base.count(300, low=0)
+    lr_actions: float = base.real(0.5, 0.0)
+    lr_states: float = base.real(0.25, 0.0, 1.0)
+    gamma: float | None = base.real(None, 0.0, optional=True)
+    state_noise: float = base.real(0.5, 0.0)
+    noise_decay: str = base.choice("none", _DECAYS)
+    noise_until: float = base.real(1.0, 0.0, 1.0, strict=True)
+    init_noise: float = base.real(0.1, 0.0)
+    sync_every: int = base.count(100, low=0)
+    sync_steps: int | None = None
+    lr_sync: float = base.real(0.1, 0.0)
+    stop_gradient: bool = base.flag(True)
+    action_noise: float = base.real(0.0, 0.0)
+    rollout_noise: float = base.real(0.0, 0.0)
+    sync_states: bool = base.flag(True)
+    return_best: bool = base.flag(True)
+    step_rule: str = base.choice("gn", _STEP_RULES)
+    sync: str = base.choice("gd", _SYNCS)
+    sync_samples: int = base.count(64)
+    sync_elites: int = base.count(8)
+    sync_var_scale: float = base.real(1.0, 0.0)
+    sync_var_floor: float = base.real(0.01, 0.0)
+    noise_device: ClassVar[str | None] = "cpu"  # noise drawn on the CPU: plans device-independent
+
+    def check(self) -> None:
+        if self.sync_steps is not None:
+            base.check_int("sync_steps", self.sync_steps, 0)
+        if self.sync_elites > self.sync_samples:
             raise ValueError(
-                f"sync_elites must be at most sync_samples ({sync_samples}), got {sync_elites}"
+                f"sync_elites must be at most sync_samples ({self.sync_samples}), got "
+                f"{self.sync_elites}"
             )
-        for name, value in (
-            ("lr_actions", lr_actions),
-            ("lr_states", lr_states),
-            ("gamma", 0.0 if gamma is None else gamma),
-            ("state_noise", state_noise),
-            ("init_noise", init_noise),
-            ("lr_sync", lr_sync),
-            ("action_noise", action_noise),
-            ("rollout_noise", rollout_noise),
-            ("sync_var_scale", sync_var_scale),
-            ("sync_var_floor", sync_var_floor),
-        ):
-            if not base.check_real(name, value) >= 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-            base.check_f32(name, value)
-        if not (isinstance(noise_until, (int, float)) and 0.0 < noise_until <= 1.0):
-            raise ValueError(f"noise_until must be a fraction in (0, 1], got {noise_until!r}")
-        if lr_states > 1:
-            raise ValueError(
-                f"lr_states must be in [0, 1] (0.5 moves a state onto its one-step prediction; "
-                f"above 1 the states diverge), got {lr_states!r}"
-            )
-        if step_rule == "gn" and lr_actions > 2:
+        if self.step_rule == "gn" and self.lr_actions > 2:
             raise ValueError(
                 f"lr_actions must be in [0, 2] with step_rule='gn' (a fraction of the diagonal "
-                f"Gauss-Newton step), got {lr_actions!r}"
+                f"Gauss-Newton step), got {self.lr_actions!r}"
             )
-        if step_rule not in _STEP_RULES:
-            raise ValueError(f"step_rule must be one of {_STEP_RULES}, got {step_rule!r}")
-        if noise_decay not in _DECAYS:
-            raise ValueError(f"noise_decay must be one of {_DECAYS}, got {noise_decay!r}")
-        self.iterations = iterations
-        self.lr_actions = float(lr_actions)
-        self.lr_states = float(lr_states)
-        self.gamma = None if gamma is None else float(gamma)
-        self.state_noise = float(state_noise)
-        self.noise_decay = noise_decay
-        self.noise_until = float(noise_until)
-        self.init_noise = float(init_noise)
-        self.sync_every = sync_every
-        self.sync_steps = sync_steps
-        self.sync = sync
-        self.sync_samples = sync_samples
-        self.sync_elites = sync_elites
-        self.sync_var_scale = float(sync_var_scale)
-        self.sync_var_floor = float(sync_var_floor)
-        self.lr_sync = float(lr_sync)
-        self.stop_gradient = bool(stop_gradient)
-        self.action_noise = float(action_noise)
-        self.rollout_noise = float(rollout_noise)
-        self.sync_states = bool(sync_states)
-        self.return_best = bool(return_best)
-        self.step_rule = step_rule
-        self.seed = seed
-        self.rng = base.RandomStream(seed, reseed_every_plan)
-        self._gen: torch.Generator | None = None  # set by plan(); noise is drawn on the CPU
+
+    @property
+    def n_sync_steps(self) -> int:
+        """``sync_steps``, or its default for the sync: 25 for ``"gd"``, 5 for ``"cem"``."""
+        if self.sync_steps is not None:
+            return int(self.sync_steps)
+        return 25 if self.sync == "gd" else 5
 
     # -- schedule ---------------------------------------------------------------------------
     def noise_at(self, k: int) -> float:
@@ -228,40 +176,26 @@ class GRASP(base.Seeded):
             return self.state_noise * 0.5 * (1.0 + math.cos(math.pi * frac))
         return self.state_noise
 
-    def _noisy(self, actions: Tensor) -> Tensor:
+    def _noisy(self, actions: Tensor, gen: torch.Generator) -> Tensor:
         if self.action_noise > 0:
             actions = actions + self.action_noise * _lifted.randn(
-                self._gen, tuple(actions.shape), actions
+                gen, tuple(actions.shape), actions
             )
         return actions
 
     # -- the plan ---------------------------------------------------------------------------
-    def plan(
-        self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
-        horizon: int,
-        init_actions: Tensor | None = None,
-        cost: CostFn | None = None,
+    def _plan(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator, carry: Tensor | None
     ) -> PlanResult:
-        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
-        prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
-        self._gen = self.rng.for_plan("cpu")
         z0, z_goal, low, high = prob.z0.detach(), prob.z_goal.detach(), prob.low, prob.high
-        start = time.perf_counter()
+        cost = None if prob.cost is contracts.goal_cost else prob.cost
         b, d = z0.shape
-        t_len = horizon
+        t_len = prob.horizon
         goal_term = contracts.dense_goal_cost if cost is None else cost
         gamma = self.gamma if self.gamma is not None else (0.0 if cost is None else 0.2)
-        final_cost = contracts.goal_cost if cost is None else cost
 
-        actions = _lifted.initial_actions(model, prob)
-        states = _lifted.initial_states(model, prob, actions, from_actions=False)  # the line
-        if self.init_noise > 0:
-            states = states + self.init_noise * _lifted.randn(
-                self._gen, tuple(states.shape), states
-            )
+        # states on the (noised) line; s_0 .. s_T in one tensor (s_0 = z0 and s_T = g fixed)
+        actions, path = _lifted.initial_path(model, prob, gen, self.init_noise, from_actions=False)
 
         history: list[Tensor] = []
         sync_history: list[Tensor] = []
@@ -272,13 +206,11 @@ class GRASP(base.Seeded):
         adam = _lifted.AdamStep() if self.step_rule == "adam" else None
         denom: Tensor | None = None  # the Gauss-Newton scale, refreshed every 10 iterations
         half = (high - low) / 2
-        # s_0 .. s_T in one tensor (s_0 = z0 and s_T = g fixed), so each iteration slices it
-        path = torch.cat([z0[:, None], states, z_goal[:, None]], dim=1)
         for k in range(self.iterations):
             path.requires_grad_(True)
             prev = path[:, :-1].detach() if self.stop_gradient else path[:, :-1]  # sg(s_t), Eq. 8
             nxt = path[:, 1:]  # s_1 .. s_T = g
-            a_in = self._noisy(actions.requires_grad_(True))
+            a_in = self._noisy(actions.requires_grad_(True), gen)
             # one batched model call over all B*T one-step predictions
             pred = model.step(prev.reshape(b * t_len, d), a_in.reshape(b * t_len, -1))
             pred = pred.reshape(b, t_len, d)
@@ -308,28 +240,26 @@ class GRASP(base.Seeded):
                 sigma = self.noise_at(k)
                 if sigma > 0 and t_len > 1:  # Langevin-style state noise, Eq. (5) / Alg. 1 l. 6
                     shape = (b, t_len - 1, d)
-                    path[:, 1:-1] += sigma * _lifted.randn(self._gen, shape, path)
+                    path[:, 1:-1] += sigma * _lifted.randn(gen, shape, path)
             history.append(loss.detach())
             defects = dyn.detach()
-            if self.sync_every > 0 and self.sync_steps > 0 and (k + 1) % self.sync_every == 0:
+            if self.sync_every > 0 and self.n_sync_steps > 0 and (k + 1) % self.sync_every == 0:
                 if self.sync == "cem":
                     actions, traj, sync_cost = self._sync_cem(
-                        model, z0, z_goal, actions, path[:, 1:-1], low, high, final_cost, k
+                        model, prob, actions, path[:, 1:-1], k, gen
                     )
                 else:
-                    actions, traj, sync_cost = self._sync(
-                        model, z0, z_goal, actions, low, high, final_cost, k
-                    )
+                    actions, traj, sync_cost = self._sync(model, prob, actions, k, gen)
                 sync_history.append(sync_cost)
                 if self.return_best:  # the synced plan's clean rolled-out cost
                     best_a, best_cost, best_at = self._keep_best(
-                        model, z0, z_goal, actions, final_cost, best_a, best_cost, best_at, k + 1
+                        model, prob, actions, best_a, best_cost, best_at, k + 1
                     )
                 if self.sync_states and t_len > 1:
                     path[:, 1:-1] = traj[:, :-1].detach()
 
         actions = _lifted.harden(model, actions.detach())
-        result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, final_cost, "grasp")
+        result_cost = _lifted.final_rollout_cost(model, prob, actions, "grasp")
         if self.return_best:  # a synced plan that rolled out better than the last one
             earlier = best_cost < result_cost
             actions = torch.where(earlier[:, None, None], _lifted.harden(model, best_a), actions)
@@ -341,7 +271,6 @@ class GRASP(base.Seeded):
             "cost_history": torch.stack(history) if history else torch.zeros(0, b),
             "sync_cost_history": torch.stack(sync_history) if sync_history else torch.zeros(0, b),
             "iterations": self.iterations,
-            "time_s": time.perf_counter() - start,
             "virtual_states": path[:, 1:-1].detach().clone(),
             "defects": defects,
             "best_at": best_at,
@@ -350,11 +279,9 @@ class GRASP(base.Seeded):
 
     def _keep_best(
         self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
+        model: WorldModel,
+        prob: base.Problem,
         actions: Tensor,
-        cost: CostFn,
         best_a: Tensor,
         best_cost: Tensor,
         best_at: Tensor,
@@ -363,32 +290,31 @@ class GRASP(base.Seeded):
         """Keep, per problem, the plan with the lowest noise-free rolled-out cost so far."""
         hard = _lifted.harden(model, actions.detach())
         best_a, best_cost, better = _lifted.keep_better(
-            model, z0, z_goal, hard, actions.detach(), cost, best_a, best_cost
+            model, prob, hard, actions.detach(), best_a, best_cost
         )
         return best_a, best_cost, torch.where(better, torch.full_like(best_at, k), best_at)
 
     # -- full-rollout synchronisation (Eq. 13-15) ----------------------------------------------
-    def _rollout(self, model: Any, z0: Tensor, actions: Tensor) -> Tensor:
+    def _rollout(
+        self, model: WorldModel, z0: Tensor, actions: Tensor, gen: torch.Generator
+    ) -> Tensor:
         if self.rollout_noise <= 0:
             return contracts.rollout(model, z0, actions)
         z, out = z0, []
         for t in range(actions.shape[1]):  # s_{t+1} = F(s_t, a_t) + xi, Eq. (106)
             z = model.step(z, actions[:, t])
-            z = z + self.rollout_noise * _lifted.randn(self._gen, tuple(z.shape), z)
+            z = z + self.rollout_noise * _lifted.randn(gen, tuple(z.shape), z)
             out.append(z)
         return torch.stack(out, dim=1)
 
     def _sync_cem(
         self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
+        model: WorldModel,
+        prob: base.Problem,
         actions: Tensor,
         states: Tensor,
-        low: Tensor,
-        high: Tensor,
-        cost: CostFn,
         k: int,
+        gen: torch.Generator,
     ) -> tuple[Tensor, Tensor, Tensor]:  # (actions, rollout, cost)
         """``sync_steps`` CEM iterations around the current actions: ``sync_samples`` sequences
         per problem, the ``sync_elites`` cheapest refit the mean and the per-step std. The
@@ -399,10 +325,11 @@ class GRASP(base.Seeded):
         rises. Returns actions, rollout, cost."""
         b, t_len, a_dim = actions.shape
         n = self.sync_samples
+        z0, z_goal, low, high, cost = prob.z0, prob.z_goal, prob.low, prob.high, prob.cost
         half = (high - low) / 2
         with torch.no_grad():
             mean = actions.detach()
-            traj = self._rollout(model, z0, mean)
+            traj = self._rollout(model, z0, mean, gen)
             c0 = base.call_cost(cost, traj, mean, z_goal)
             if not bool(torch.isfinite(c0).all()):
                 step = _lifted.first_nonfinite_step(traj)
@@ -416,14 +343,14 @@ class GRASP(base.Seeded):
             rel = (self.sync_var_scale * gap / scale).clamp(self.sync_var_floor, 1.0)
             std = rel[..., None] * half  # [B, T, A]
             best_a, best_cost, best_traj = mean, c0, traj
-            for _ in range(self.sync_steps):
-                eps = _lifted.randn(self._gen, (b, n, t_len, a_dim), mean)
+            for _ in range(self.n_sync_steps):
+                eps = _lifted.randn(gen, (b, n, t_len, a_dim), mean)
                 cand = _lifted.project(model, mean[:, None] + std[:, None] * eps, low, high)
                 cand[:, 0] = mean  # the current plan competes
                 flat = cand.reshape(b * n, t_len, a_dim)
                 z_rep = z0.repeat_interleave(n, 0)
                 g_rep = z_goal.repeat_interleave(n, 0)
-                tr = self._rollout(model, z_rep, flat)
+                tr = self._rollout(model, z_rep, flat, gen)
                 c = base.call_cost(cost, tr, flat, g_rep).reshape(b, n)
                 c = torch.where(torch.isfinite(c), c, torch.full_like(c, math.inf))
                 elite = c.topk(self.sync_elites, dim=1, largest=False).indices  # [B, E]
@@ -443,22 +370,14 @@ class GRASP(base.Seeded):
         return best_a, best_traj, best_cost
 
     def _sync(
-        self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
-        actions: Tensor,
-        low: Tensor,
-        high: Tensor,
-        cost: CostFn,
-        k: int,
+        self, model: WorldModel, prob: base.Problem, actions: Tensor, k: int, gen: torch.Generator
     ) -> tuple[Tensor, Tensor, Tensor]:  # (actions, rollout, cost)
         """``sync_steps`` steps on the actions through the full (noisy, if set) rollout by the
         step rule (``_lifted.refine``); never worse than the start. Returns actions, rollout,
         cost."""
         rule = {"sgd": "halve", "adam": "adam", "gn": "annealed"}[self.step_rule]
         return _lifted.refine(
-            model, z0, z_goal, actions, low, high, cost, self.sync_steps, self.lr_sync,
-            rule=rule, rollout=lambda z, a: self._rollout(model, z, self._noisy(a)),
+            model, prob, actions, self.n_sync_steps, self.lr_sync,
+            rule=rule, rollout=lambda z, a: self._rollout(model, z, self._noisy(a, gen), gen),
             planner=f"grasp (sync after iteration {k})",
         )  # fmt: skip

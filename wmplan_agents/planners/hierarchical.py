@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
-import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from wmplan_agents import contracts
-from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents.contracts import Planner, PlanResult, WorldModel
 from wmplan_agents.planners import base
 
 
-class CoarseToFine:
+@dataclass(frozen=True, kw_only=True)
+class CoarseToFine(base.PlannerConfig):
     """Plan on a model's coarse level first, then refine on the model itself from that plan.
 
     A *two-level model* is any world model with ``coarse_model()``, returning a world model on
@@ -32,45 +33,41 @@ class CoarseToFine:
 
     ``coarse``, ``fine``: registered planner names (their registry presets, updated by
     ``coarse_kwargs`` / ``fine_kwargs``); ``fine=None`` skips the refinement (plan with the
-    coarse level alone). ``seed`` seeds both. ``info``: the fine planner's info plus
+    coarse level alone). ``seed`` and ``reseed_every_plan`` go to both (``coarse_planner``,
+    ``fine_planner``: the planners made). ``info``: the fine planner's info plus
     ``coarse_cost`` (the coarse planner's own cost), ``coarse_on_fine_cost`` (the split coarse
     plan rolled out by the fine model), ``refined`` (``[B]`` bool: the fine plan was kept) and
     ``coarse_steps``, ``time_s``.
     """
 
-    def __init__(
-        self,
-        *,
-        coarse: str = "gd",
-        fine: str | None = "gd",
-        coarse_kwargs: dict[str, Any] | None = None,
-        fine_kwargs: dict[str, Any] | None = None,
-        seed: int = 0,
-        reseed_every_plan: bool = False,
-    ) -> None:
+    coarse: str = "gd"
+    fine: str | None = "gd"
+    coarse_kwargs: dict[str, Any] | None = None
+    fine_kwargs: dict[str, Any] | None = None
+    coarse_planner: Planner = field(init=False, repr=False, compare=False)
+    fine_planner: Planner | None = field(init=False, repr=False, compare=False)
+
+    def check(self) -> None:
         from wmplan_agents.planners import make_planner
 
-        seed = base.check_int("seed", seed, 0)
-        common = {"seed": seed, "reseed_every_plan": bool(reseed_every_plan)}
-        if coarse == "coarse-to-fine" or fine == "coarse-to-fine":
+        if self.coarse == "coarse-to-fine" or self.fine == "coarse-to-fine":
             raise ValueError("coarse and fine must be single-level planners, not coarse-to-fine")
-        self.coarse_name, self.fine_name = coarse, fine
-        self.coarse = make_planner(coarse, **{**common, **(coarse_kwargs or {})})
-        self.fine = (
-            None if fine is None else make_planner(fine, **{**common, **(fine_kwargs or {})})
-        )
-        self.seed = seed
+        common = {"seed": self.seed, "reseed_every_plan": self.reseed_every_plan}
+        coarse = make_planner(self.coarse, **{**common, **(self.coarse_kwargs or {})})
+        fine = self.fine and make_planner(self.fine, **{**common, **(self.fine_kwargs or {})})
+        object.__setattr__(self, "coarse_planner", coarse)
+        object.__setattr__(self, "fine_planner", fine or None)
 
     def reset(self, seed: int | None = None) -> None:
         """Reset both planners (their random streams restart, from ``seed`` when given)."""
-        self.coarse.reset(seed)
-        if self.fine is not None:
-            self.fine.reset(seed)
+        self.coarse_planner.reset(seed)
+        if self.fine_planner is not None:
+            self.fine_planner.reset(seed)
 
     @staticmethod
-    def coarse_level(model: Any) -> tuple[Any, int]:
+    def coarse_level(model: WorldModel) -> tuple[Any, int]:
         """``(model.coarse_model(), k)``; ``ValueError`` if ``model`` has no coarse level."""
-        if not callable(getattr(model, "coarse_model", None)):
+        if not isinstance(model, contracts.TwoLevel):
             raise ValueError(
                 f"coarse-to-fine planning needs a two-level model with coarse_model() (e.g. a "
                 f"HELM); {type(model).__name__} has none"
@@ -84,18 +81,11 @@ class CoarseToFine:
             )
         return coarse, coarse_k // fine_k
 
-    def plan(
-        self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
-        horizon: int,
-        init_actions: Tensor | None = None,
-        cost: CostFn | None = None,
+    def _plan(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator, carry: Tensor | None
     ) -> PlanResult:
-        """Plan ``horizon`` fine steps for each of the ``B`` problems; see the class docstring."""
-        start = time.perf_counter()
-        prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
+        horizon = prob.horizon
+        cost = None if prob.cost is contracts.goal_cost else prob.cost
         coarse_model, k = self.coarse_level(model)
         b, a_dim = prob.z0.shape[0], prob.low.shape[0]
         steps = math.ceil(horizon / k)
@@ -106,7 +96,9 @@ class CoarseToFine:
             if pad:
                 init = torch.cat([init, init[:, -1:].expand(b, pad, a_dim)], dim=1)
             coarse_init = init.reshape(b, steps, k * a_dim)
-        coarse = self.coarse.plan(coarse_model, prob.z0, prob.z_goal, steps, coarse_init, cost)
+        coarse = self.coarse_planner.plan(
+            coarse_model, prob.z0, prob.z_goal, steps, coarse_init, cost
+        )
         split = coarse.actions.reshape(b, steps * k, a_dim)[:, :horizon].contiguous()
         final_cost = prob.cost
         with torch.no_grad():
@@ -117,13 +109,12 @@ class CoarseToFine:
             "coarse_on_fine_cost": split_cost,
             "coarse_steps": steps,
         }
-        if self.fine is None:
+        if self.fine_planner is None:
             info["refined"] = torch.zeros(b, dtype=torch.bool)
-            info["time_s"] = time.perf_counter() - start
             return PlanResult(actions=split, cost=split_cost, info=info)
-        fine = self.fine.plan(model, prob.z0, prob.z_goal, horizon, split, cost)
+        fine = self.fine_planner.plan(model, prob.z0, prob.z_goal, horizon, split, cost)
         refined = ~(split_cost < fine.cost)  # NaN-safe: a non-finite split cost loses
         actions = torch.where(refined[:, None, None], fine.actions, split)
         result_cost = torch.where(refined, fine.cost, split_cost)
-        info = {**fine.info, **info, "refined": refined, "time_s": time.perf_counter() - start}
+        info = {**fine.info, **info, "refined": refined}
         return PlanResult(actions=actions, cost=result_cost, info=info)

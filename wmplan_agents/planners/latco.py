@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
-import time
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from wmplan_agents import contracts
-from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents.contracts import PlanResult, WorldModel
 from wmplan_agents.planners import _lifted, base
 
 
-class LatCo(base.Seeded):
+@dataclass(frozen=True, kw_only=True)
+class LatCo(base.PlannerConfig):
     """Latent collocation: states and actions optimised jointly on the lifted objective.
 
     Virtual states ``s_1..s_{T-1}`` (``s_0 = z0``, ``s_T = z_goal`` fixed, as in Eq. (4) of
@@ -75,80 +76,35 @@ class LatCo(base.Seeded):
     ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
-    def __init__(
-        self,
-        *,
-        iterations: int = 300,
-        lr: float = 0.5,
-        dual_lr: float = 10.0,
-        max_weight: float = 1e4,
-        init_noise: float = 0.0,
-        eval_every: int = 10,
-        warm_states: bool = True,
-        step_rule: str = "gn",
-        refine_steps: int = 50,
-        lr_refine: float = 0.05,
-        seed: int = 0,
-        reseed_every_plan: bool = False,
-    ) -> None:
-        iterations = base.check_int("iterations", iterations, 0)
-        eval_every = base.check_int("eval_every", eval_every, 1)
-        for name, value in (("lr", lr), ("dual_lr", dual_lr), ("init_noise", init_noise)):
-            if not base.check_real(name, value) >= 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-            base.check_f32(name, value)
-        if not (isinstance(max_weight, (int, float)) and math.isfinite(max_weight)):
-            raise ValueError(f"max_weight must be a finite number >= 1, got {max_weight!r}")
-        if max_weight < 1:
-            raise ValueError(f"max_weight must be a finite number >= 1, got {max_weight!r}")
-        self.iterations = iterations
-        self.lr = float(lr)
-        self.dual_lr = float(dual_lr)
-        self.max_weight = float(max_weight)
-        self.init_noise = float(init_noise)
-        self.eval_every = eval_every
-        self.warm_states = bool(warm_states)
-        if step_rule not in ("gn", "sgd"):
-            raise ValueError(f"step_rule must be one of ('gn', 'sgd'), got {step_rule!r}")
-        if step_rule == "gn" and not 0 < lr <= 2:
+    iterations: int = base.count(300, low=0)
+    lr: float = base.real(0.5, 0.0)
+    dual_lr: float = base.real(10.0, 0.0)
+    max_weight: float = base.real(1e4, 1.0)
+    init_noise: float = base.real(0.0, 0.0)
+    eval_every: int = base.count(10)
+    warm_states: bool = base.flag(True)
+    step_rule: str = base.choice("gn", ("gn", "sgd"))
+    refine_steps: int = base.count(50, low=0)
+    lr_refine: float = base.real(0.05, 0.0)
+    noise_device: ClassVar[str | None] = "cpu"  # noise drawn on the CPU: plans device-independent
+
+    def check(self) -> None:
+        if self.step_rule == "gn" and not 0 < self.lr <= 2:
             raise ValueError(
                 f"lr must be in (0, 2] with step_rule='gn' (a fraction of the diagonal "
-                f"Gauss-Newton step; above 2 it diverges), got {lr!r}"
+                f"Gauss-Newton step; above 2 it diverges), got {self.lr!r}"
             )
-        self.step_rule = step_rule
-        self.refine_steps = base.check_int("refine_steps", refine_steps, 0)
-        if not base.check_real("lr_refine", lr_refine) >= 0:
-            raise ValueError(f"lr_refine must be a finite number >= 0, got {lr_refine!r}")
-        self.lr_refine = float(lr_refine)
-        self.seed = seed
-        self.rng = base.RandomStream(seed, reseed_every_plan)
-        self._gen: torch.Generator | None = None  # set by plan(); noise is drawn on the CPU
 
-    def plan(
-        self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
-        horizon: int,
-        init_actions: Tensor | None = None,
-        cost: CostFn | None = None,
+    def _plan(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator, carry: Tensor | None
     ) -> PlanResult:
-        """Plan ``horizon`` actions for each of the ``B`` problems; see the class docstring."""
-        prob = base.check_problem(model, z0, z_goal, horizon, init_actions, cost)
-        self._gen = self.rng.for_plan("cpu")
         z0, z_goal, low, high = prob.z0.detach(), prob.z_goal.detach(), prob.low, prob.high
-        start = time.perf_counter()
+        cost = None if prob.cost is contracts.goal_cost else prob.cost
         b, d = z0.shape
-        t_len = horizon
-        cost_fn = contracts.goal_cost if cost is None else cost
-
-        actions = _lifted.initial_actions(model, prob)
+        t_len = prob.horizon
+        cost_fn = prob.cost
         warm = self.warm_states and prob.init_actions is not None
-        states = _lifted.initial_states(model, prob, actions, from_actions=warm)
-        if self.init_noise > 0:
-            states = states + self.init_noise * _lifted.randn(
-                self._gen, tuple(states.shape), states
-            )
+        actions, path = _lifted.initial_path(model, prob, gen, self.init_noise, from_actions=warm)
         lam = torch.ones(b, t_len, dtype=z0.dtype, device=z0.device)
         lam_a = torch.ones(b, dtype=z0.dtype, device=z0.device)
 
@@ -161,11 +117,10 @@ class LatCo(base.Seeded):
         # a state step's cap, in the units of g / c (the step is 0.5 * lr times that)
         cap = (z_goal - z0).abs().amax(-1).clamp_min(1e-6)[:, None, None] / (0.5 * self.lr)
         curv_a = curv_s = None
-        path = torch.cat([z0[:, None], states, z_goal[:, None]], dim=1)  # s_0 .. s_T
         for k in range(self.iterations + 1):
             if k % self.eval_every == 0 or k == self.iterations:
                 best_actions, best_cost = self._keep_best(
-                    model, z0, z_goal, actions, low, high, cost_fn, best_actions, best_cost
+                    model, prob, actions, best_actions, best_cost
                 )
                 rolled.append(best_cost.clone())
             if k == self.iterations:
@@ -225,33 +180,28 @@ class LatCo(base.Seeded):
             "rollout_cost_history": torch.stack(rolled),
             "weights": lam,
             "iterations": self.iterations,
-            "time_s": time.perf_counter() - start,
             "virtual_states": path[:, 1:-1].detach().clone(),
         }
         if self.refine_steps > 0 and not contracts.is_discrete(model):
             best_actions, _, _ = _lifted.refine(
-                model, z0, z_goal, best_actions, low, high, cost_fn, self.refine_steps,
-                self.lr_refine, planner="latco",
-            )  # fmt: skip
+                model, prob, best_actions, self.refine_steps, self.lr_refine, planner="latco"
+            )
         actions = _lifted.harden(model, best_actions)
-        result_cost = _lifted.final_rollout_cost(model, z0, z_goal, actions, cost_fn, "latco")
+        result_cost = _lifted.final_rollout_cost(model, prob, actions, "latco")
         return PlanResult(actions=actions, cost=result_cost, info=info)
 
     def _keep_best(
         self,
-        model: Any,
-        z0: Tensor,
-        z_goal: Tensor,
+        model: WorldModel,
+        prob: base.Problem,
         actions: Tensor,
-        low: Tensor,
-        high: Tensor,
-        cost: CostFn,
         best_actions: Tensor,
         best_cost: Tensor,
     ) -> tuple[Tensor, Tensor]:
         """Roll out the clamped (and, if discrete, hardened) actions; keep the better plan."""
+        low, high = prob.low, prob.high
         cand = _lifted.harden(model, _lifted.project(model, actions.detach(), low, high))
         best, best_cost, _ = _lifted.keep_better(
-            model, z0, z_goal, cand, actions.detach(), cost, best_actions, best_cost
+            model, prob, cand, actions.detach(), best_actions, best_cost
         )
         return _lifted.project(model, best, low, high), best_cost

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import CostFn, PlanResult
+from wmplan_agents import contracts
+from wmplan_agents.contracts import CostFn, PlanResult, WorldModel
 from wmplan_agents.planners import base
 
 
-class PaD(base.Seeded):
+@dataclass(frozen=True, kw_only=True)
+class PaD(base.PlannerConfig):
     """Planning as Descent's inference, with a :class:`~wmplan_agents.models.pad.PaDModel`.
 
     For each problem, ``n_candidates`` futures start as Gaussian noise ``[K, D]`` under temporal
@@ -23,35 +24,27 @@ class PaD(base.Seeded):
 
     Args:
         n_candidates: futures refined per problem (paper: 768).
-        seed: the planner's random stream (the starting noise; see ``base.RandomStream``).
-        reseed_every_plan: restart the stream at every call (a plan is then a function of its
-            inputs).
+        seed, reseed_every_plan: the random stream (the starting noise; see
+            :class:`~.base.PlannerConfig`).
 
     ``plan(model, z0, z_goal, horizon)`` returns the first ``horizon`` (at most ``model.future``)
-    actions; ``init_actions`` is ignored (every plan starts from noise, as in the paper) and a
-    ``cost`` is an error (the energy is the objective). ``result.cost`` is the winner's energy;
-    ``info``: ``"lambda"`` ``[B]`` (the winner's temporal target), ``"energies"`` ``[B, C]``,
-    ``"time_s"``, ``"iterations"`` (the refinement steps).
+    actions; ``init_actions`` and ``carry`` are ignored (every plan starts from noise, as in the
+    paper) and a ``cost`` is an error (the energy is the objective). ``result.cost`` is the
+    winner's energy; ``info``: ``"lambda"`` ``[B]`` (the winner's temporal target),
+    ``"energies"`` ``[B, C]``, ``"time_s"``, ``"iterations"`` (the refinement steps).
     """
 
-    def __init__(
-        self, *, n_candidates: int = 64, seed: int = 0, reseed_every_plan: bool = False
-    ) -> None:
-        self.n_candidates = base.check_int("n_candidates", n_candidates, 1)
-        self.rng = base.RandomStream(seed, reseed_every_plan)
+    n_candidates: int = base.count(64)
 
-    def __repr__(self) -> str:
-        return f"PaD(n_candidates={self.n_candidates}, seed={self.rng.seed})"
-
-    def plan(
+    def _check(  # type: ignore[override]
         self,
-        model: Any,
+        model: WorldModel,
         z0: Tensor,
         z_goal: Tensor,
         horizon: int,
-        init_actions: Tensor | None = None,
-        cost: CostFn | None = None,
-    ) -> PlanResult:
+        init_actions: Tensor | None,
+        cost: CostFn | None,
+    ) -> base.Problem:
         from wmplan_agents.models.pad import PaDModel
 
         if not isinstance(model, PaDModel):
@@ -67,9 +60,14 @@ class PaD(base.Seeded):
                 f"z0 and z_goal must both be [B, {model.latent_dim}] latents, got "
                 f"{list(z0.shape)} and {list(z_goal.shape)}"
             )
-        start = time.perf_counter()
+        low, high = contracts.action_bounds(model, z0.device, z0.dtype)
+        return base.Problem(z0, z_goal, horizon, None, contracts.goal_cost, low, high, False, 0, 0)
+
+    def _plan(
+        self, model: WorldModel, prob: base.Problem, gen: torch.Generator, carry: Tensor | None
+    ) -> PlanResult:
+        z0, z_goal, horizon = prob.z0, prob.z_goal, prob.horizon
         b, c, k, d = z0.shape[0], self.n_candidates, model.future, model.latent_dim
-        gen = self.rng.for_plan(z0.device)
         # common random numbers: one problem's draws, shared by every problem of the batch
         noise = torch.randn((c, k, d), generator=gen, device=z0.device, dtype=z0.dtype)
         lam = torch.linspace(1.0, float(model.max_lambda), c, device=z0.device).round()
@@ -95,7 +93,6 @@ class PaD(base.Seeded):
                 "lambda": lam[best],
                 "energies": energies.detach(),
                 "iterations": model.refine_steps,
-                "time_s": time.perf_counter() - start,
             },
         )
 
