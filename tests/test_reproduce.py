@@ -91,7 +91,9 @@ def test_spectral_cliff_tiny(tmp_path):
     # the hierarchy: norms through the coarse level at T = 4, 8, 12, and three planning arms
     assert r.coarse_horizons == [4, 8, 12] and all(v > 0 for v in r.coarse_norm)
     assert set(r.planning) == {"flat", "coarse", "coarse-to-fine"}
-    assert all(0 <= ok <= 3 and t > 0 for ok, t in r.planning.values())
+    for arm, (ok, t) in r.planning.items():  # success = the plan ends inside the success radius
+        assert ok == sum(d < r.success_radius for d in r.planning_distance[arm]) and t > 0
+        assert len(r.planning_distance[arm]) == 3
     assert "coarse level" in lines[0]
     data = _json(r)
     assert data["paper"]["flat_norm_T50"] == 1712.0
@@ -125,14 +127,17 @@ def test_funnel_tiny(tmp_path):
     assert set(r.mollified) == {
         "sigma=0.1", "sigma=0.2", "analytic sigma=0.1", "analytic sigma=0.2", "ladder"
     }  # fmt: skip
-    assert all(0 <= v <= 100 for v in r.mollified.values())
+    assert all(0 <= v <= 100 for v in r.mollified.values())  # counts of the 100 starts
+    # GD on the analytically smoothed landscape (sigma 0.2) reaches the global basin from
+    # (almost) every start, where GD on the rugged one does not
+    assert r.mollified["analytic sigma=0.2"] >= 90 > r.reached["true"]
     assert any("coarse-to-fine" in line for line in lines[0].splitlines())
     # the ripples 0.5 * (2 - cos(15 dx) - cos(15 dy)) have variance 2 * 0.5^2 / 2 = 0.25
     assert r.ripple_var == pytest.approx(0.25, rel=0.15)
     assert "96.4%" in lines[0]
     for name in ("true", "flat", "helm"):
         lo, hi = r.interval[name]
-        assert 0 <= r.reached[name] <= 100 and lo <= r.coverage[name] <= hi
+        assert r.coverage[name] == r.reached[name] / 100 and lo <= r.coverage[name] <= hi
         assert r.at_goal[name] <= 100
     # the robust claim: plain GD on the true rugged landscape rarely reaches the global basin
     assert r.coverage["true"] <= 0.25
@@ -160,11 +165,12 @@ def test_minigrid_tiny(tmp_path):
     assert "Wilson" in lines[0] and "CEM control" in lines[0]
     for name in ("mse", "helm", "contrastive", "helm+contrastive"):
         assert len(r.final_distance[name]) == 3 and len(r.cem_final_distance[name]) == 3
-        assert 0 <= r.cem_successes[name] <= 3
-        g = r.grad_stats[name]
-        assert g["median_norm"] >= 0 and g["nonfinite"] >= 0 and g["explosions"] >= 0
+        # success means the episode ends with the agent on the goal cell (grid distance 0)
+        assert r.cem_successes[name] == sum(d == 0.0 for d in r.cem_final_distance[name])
+        assert r.successes[name] == sum(d == 0.0 for d in r.final_distance[name])
+        g = r.grad_stats[name]  # GD through a trained model gets real, finite gradients
+        assert math.isfinite(g["median_norm"]) and g["median_norm"] > 0
         assert all(0 <= d <= math.hypot(5, 5) + 1e-9 for d in r.final_distance[name])
-        assert 0 <= r.successes[name] <= 3
         # success means the agent stands on the goal cell
         assert (r.fixed_start_distance[name] == 0.0) == r.fixed_start_success[name]
     # the MSE model's latent is the one-hot state: every cell equally far from every other

@@ -45,11 +45,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from wmplan_agents.contracts import WorldModel
 from wmplan_agents.reproduce.open_loop import (
     ENVS,
     Cell,
     CellJob,
-    EnvSetup,
     Problems,
     execute,
     run_cells,
@@ -68,16 +68,6 @@ DEFAULT_PLANNERS: dict[str, tuple[str, dict[str, Any]]] = {
     "GD": ("gd", {}),
     "LatCo": ("latco", {}),
 }
-
-ENVS.setdefault(
-    "wall-detour",
-    EnvSetup("WMPlan/WallSingle-v0", {"obs_type": "state", "terminate_on_success": False}, False),
-)
-ENVS.setdefault(
-    "maze-arms",
-    EnvSetup("WMPlan/PointMaze-v0", {"obs_type": "state", "continuing_task": True}, False),
-    # continuing: the simulator keeps running past the goal, so a plan is scored at its end
-)
 
 _WALL_X, _WALL_HALF = 32.0, 3.0
 
@@ -263,8 +253,8 @@ class Comparison:
 
 
 def _closed_loop(
-    model: Any, problems: Problems, label: str, name: str, kwargs: dict[str, Any], steps: int,
-    replan_every: int, seed: int,
+    model: WorldModel, problems: Problems, label: str, name: str, kwargs: dict[str, Any],
+    steps: int, replan_every: int, seed: int,
 ) -> ClosedLoop:  # fmt: skip
     """Shrinking-horizon MPC on all problems at once: plan the remaining model steps, execute
     ``replan_every`` of them in every simulator, replan from the reached states."""
@@ -309,7 +299,7 @@ def compare(
     problem_seed: int = 10_000,
     closed_loop: bool = False,
     replan_every: int = 2,
-    model: Any = None,
+    model: WorldModel | None = None,
     echo: Any = None,
     workers: int = 1,
     address: str | None = None,

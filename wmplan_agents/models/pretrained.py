@@ -29,18 +29,13 @@ from typing import Any
 
 import torch
 
+from registry.models import SHIPPED_MODELS
+from wmplan_agents.contracts import model_env
+
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
-# (env id, obs_type) -> checkpoint name in PRETRAINED_DIR
-CHECKPOINTS: dict[tuple[str, str], str] = {
-    ("WMPlan/PushT-v0", "state"): "pusht_state",
-    ("WMPlan/WallSingle-v0", "state"): "wallsingle_state",
-    ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
-    ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",
-    ("WMPlan/MiniGridEmpty-v0", "state"): "minigridempty_state",
-    # a Planning-as-Descent model (plans with planner="pad"; scripts/train_pad.py)
-    ("WMPlan/CubeSingle-v0", "state"): "cubesingle_pad",
-}
+# (env id, obs_type) -> checkpoint name in PRETRAINED_DIR, from the catalogue
+CHECKPOINTS = SHIPPED_MODELS
 
 
 def available() -> list[tuple[str, str]]:
@@ -81,12 +76,12 @@ def load_pretrained(
 
     path = pretrained_path(env_id, obs_type)
     model = load(path, map_location=device)
-    if getattr(model, "env_id", None) != _normalise_id(env_id):
+    recorded, _ = model_env(model)
+    if recorded != _normalise_id(env_id):
         from wmplan_agents.checkpoint import CheckpointError
 
         raise CheckpointError(
-            f"{path}.json records env {getattr(model, 'env_id', None)!r}, expected "
-            f"{_normalise_id(env_id)!r}"
+            f"{path}.json records env {recorded!r}, expected {_normalise_id(env_id)!r}"
         )
     for p in model.parameters():
         p.requires_grad_(False)

@@ -1,109 +1,20 @@
 """The papers' experiments as functions: ``reproduce(name, out_dir=..., **settings)``.
 
 Each reproduction lives in its own module with a frozen settings dataclass and a
-``reproduce(settings, out_dir, progress, echo)`` function that prints a table beside the paper's
-numbers, saves a plot and writes its numbers to JSON. :data:`REPRODUCTIONS` maps the names used
-by ``wmplan reproduce NAME`` and the ``examples/reproduce_*.py`` scripts to those modules; add a
-new one with :func:`register`.
+``reproduce(settings, opts)`` function (``opts``: a :class:`~.common.RunOptions`, where to write
+and how to run) that prints a table beside the paper's numbers, saves a plot and writes its
+numbers to JSON. :data:`REPRODUCTIONS` (the catalogue's,
+``registry/reproductions.py``) maps the names used by ``wmplan reproduce NAME`` and the
+``examples/reproduce_*.py`` scripts to those modules; add a new one with :func:`register`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Reproduction:
-    """Where one reproduction lives: ``module`` has a settings class and ``reproduce``."""
-
-    name: str
-    module: str
-    settings: str
-    summary: str
-    parallel: bool = False  # its reproduce() takes workers and address (Ray)
-
-    def load(self) -> tuple[type, Any]:
-        """``(settings class, reproduce function)``."""
-        mod = importlib.import_module(self.module)
-        return getattr(mod, self.settings), mod.reproduce
-
-
-REPRODUCTIONS: dict[str, Reproduction] = {}
-
-
-def register(entry: Reproduction) -> None:
-    """Add a reproduction under ``entry.name`` (a duplicate name is an error)."""
-    if entry.name in REPRODUCTIONS:
-        raise ValueError(f"a reproduction named {entry.name!r} is already registered")
-    REPRODUCTIONS[entry.name] = entry
-
-
-register(
-    Reproduction(
-        "spectral-cliff",
-        "wmplan_agents.reproduce.spectral_cliff",
-        "SpectralCliffSettings",
-        "Two Pillars Exp. 1: rollout Jacobian norm vs horizon, flat vs HELM (LinearExpansive)",
-    )
-)
-register(
-    Reproduction(
-        "funnel",
-        "wmplan_agents.reproduce.funnel",
-        "FunnelSettings",
-        "Two Pillars Exp. 2: GD basin coverage on true, flat and HELM energies (RuggedLandscape)",
-    )
-)
-register(
-    Reproduction(
-        "minigrid",
-        "wmplan_agents.reproduce.minigrid_alignment",
-        "MiniGridSettings",
-        "Two Pillars Exp. 3-4: gradient planning with an MSE vs a contrastive latent (MiniGrid)",
-        parallel=True,
-    )
-)
-register(
-    Reproduction(
-        "grasp-table1",
-        "wmplan_agents.reproduce.grasp_table1",
-        "GraspTable1Settings",
-        "GRASP Table 1: open-loop Push-T at H=40..80, CEM/LatCo/GD/GRASP success and time",
-        parallel=True,
-    )
-)
-register(
-    Reproduction(
-        "grasp-table2",
-        "wmplan_agents.reproduce.grasp_table2",
-        "GraspTable2Settings",
-        "GRASP Table 2: GRASP ablations (sync steps, state noise, stop-gradient) at H=40",
-        parallel=True,
-    )
-)
-register(
-    Reproduction(
-        "grasp-tables34",
-        "wmplan_agents.reproduce.grasp_tables34",
-        "GraspTables34Settings",
-        "GRASP Tables 3-4: open-loop H=10..30 on Push-T, PointMaze, WallSingle",
-        parallel=True,
-    )
-)
-
-register(
-    Reproduction(
-        "pad",
-        "wmplan_agents.reproduce.pad",
-        "PadSettings",
-        "Planning as Descent: CubeSingle's 5 tasks, play vs noisy data, projector, replanning",
-        parallel=True,
-    )
-)
+from registry.reproductions import REPRODUCTIONS, Reproduction, register
 
 
 def make_settings(name: str, **overrides: Any) -> Any:
@@ -135,6 +46,7 @@ def reproduce(
     (:mod:`wmplan_agents.parallel`), with the same results as the serial run; only the
     reproductions with ``parallel=True`` (the GRASP tables, pad, minigrid) shard their work."""
     from wmplan_agents import parallel
+    from wmplan_agents.reproduce.common import RunOptions, output_dir
 
     settings = make_settings(name, **overrides)
     entry = REPRODUCTIONS[name]
@@ -146,11 +58,8 @@ def reproduce(
                 f"{name} runs in one process (workers={workers}, address={address!r} given); "
                 f"the reproductions that run on Ray workers are {shardable}"
             )
-        return run(
-            settings, out_dir=out_dir, progress=progress, echo=echo, workers=workers,
-            address=address,
-        )  # fmt: skip
-    return run(settings, out_dir=out_dir, progress=progress, echo=echo)
+    opts = RunOptions(output_dir(name, out_dir), progress, echo, workers, address)
+    return run(settings, opts)
 
 
 def _parse_bool(raw: str) -> bool:

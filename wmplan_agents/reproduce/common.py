@@ -8,6 +8,7 @@ import json
 import math
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,20 @@ def save_figure(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     pyplot().close(fig)
     return path
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a reproduction runs (the settings say what it computes): ``out``, the folder it
+    writes its plot and JSON to; ``progress``, whether it shows progress bars; ``echo``, where
+    it prints its table; ``workers`` and ``address``, its Ray workers (the reproductions
+    registered with ``parallel=True`` use them)."""
+
+    out: Path
+    progress: bool = False
+    echo: Any = print
+    workers: int = 1
+    address: str | None = None
 
 
 def output_dir(name: str, out_dir: str | Path | None) -> Path:

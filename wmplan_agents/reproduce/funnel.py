@@ -43,10 +43,10 @@ import numpy as np
 import torch
 
 from wmplan_agents.reproduce.common import (
+    RunOptions,
     check_positive,
     comparison_table,
     format_rate,
-    output_dir,
     publish,
     pyplot,
     save_figure,
@@ -354,18 +354,12 @@ def plot_sigma(result: FunnelResult, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def reproduce(
-    settings: FunnelSettings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-) -> FunnelResult:
+def reproduce(s: FunnelSettings, opts: RunOptions) -> FunnelResult:
     """Run, print the table, save ``funnel.png`` and ``funnel.json``."""
-    s = settings or FunnelSettings()
-    out = output_dir("funnel", out_dir)
-    result, extra = run(s, progress)
+    out = opts.out
+    result, extra = run(s, opts.progress)
     result.files["plot"] = str(plot(result, extra, out / "funnel.png"))
     if result.coarse_rmse:
         result.files["sigma_plot"] = str(plot_sigma(result, out / "funnel_sigma.png"))
-    publish(result, out / "funnel.json", PAPER, table(result), echo)
+    publish(result, out / "funnel.json", PAPER, table(result), opts.echo)
     return result

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from registry.benchmarks import BENCHMARK_ENVS, GRASP_TABLE_ENVS
+from wmplan_agents.contracts import WorldModel
 from wmplan_agents.reproduce.common import check_positive, format_rate, pyplot, save_figure
 from wmplan_agents.reproduce.open_loop import (
     Cell,
@@ -20,12 +22,8 @@ from wmplan_agents.reproduce.open_loop import (
     zero_action_success,
 )
 
-# The pretrained model each table env plans with.
-MODEL_IDS = {
-    "pusht": "WMPlan/PushT-v0",
-    "wallsingle": "WMPlan/WallSingle-v0",
-    "pointmaze": "WMPlan/PointMaze-v0",
-}
+# The env id whose shipped model each table env plans with (the catalogue's benchmark envs).
+MODEL_IDS = {name: BENCHMARK_ENVS[name].env_id for name in GRASP_TABLE_ENVS}
 PLANNERS = ("cem", "latco", "gd", "grasp")  # the paper's row order
 LABELS = {"cem": "CEM", "latco": "LatCo", "gd": "GD", "grasp": "GRASP"}
 
@@ -125,7 +123,7 @@ def run_grid(
     fractions: tuple[float, ...],
     progress: bool = False,
     echo: Any = print,
-    model: Any = None,
+    model: WorldModel | None = None,
     workers: int = 1,
     address: str | None = None,
     batch: int | None = None,

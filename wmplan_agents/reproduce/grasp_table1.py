@@ -11,12 +11,10 @@ simulator and under the model, budgets, timing).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from wmplan_agents.reproduce.common import (
+    RunOptions,
     comparison_table,
-    output_dir,
     publish,
 )
 from wmplan_agents.reproduce.grasp_common import (
@@ -96,17 +94,9 @@ def table(result: GraspTable1Result, paper: dict = PAPER, title: str = "") -> st
     return comparison_table(rows, title=title)
 
 
-def reproduce(
-    settings: GraspTable1Settings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-    workers: int = 1,
-    address: str | None = None,
-) -> GraspTable1Result:
+def reproduce(s: GraspTable1Settings, opts: RunOptions) -> GraspTable1Result:
     """Run, print the table, save ``grasp_table1.png`` and ``grasp_table1.json``."""
-    s = settings or GraspTable1Settings()
-    out = output_dir("grasp-table1", out_dir)
+    out = opts.out
     planners = s.planner_kwargs()
     grid = run_grid(
         s.env,
@@ -116,15 +106,15 @@ def reproduce(
         s.episode_seed,
         s.seed,
         s.fractions,
-        progress=progress,
-        echo=echo,
-        workers=workers,
-        address=address,
+        progress=opts.progress,
+        echo=opts.echo,
+        workers=opts.workers,
+        address=opts.address,
         batch=s.batch,
     )
     result = GraspTable1Result(s, grid)
     result.files["plot"] = str(
         plot_grid(grid, list(planners), out / "grasp_table1.png", f"Table 1 ({s.env})")
     )
-    publish(result, out / "grasp_table1.json", PAPER, table(result), echo)
+    publish(result, out / "grasp_table1.json", PAPER, table(result), opts.echo)
     return result

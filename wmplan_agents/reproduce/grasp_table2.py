@@ -19,9 +19,9 @@ import numpy as np
 
 from registry import PLANNERS as PLANNER_PRESETS
 from wmplan_agents.reproduce.common import (
+    RunOptions,
     check_positive,
     comparison_table,
-    output_dir,
     publish,
     pyplot,
     save_figure,
@@ -157,18 +157,10 @@ def plot(result: GraspTable2Result, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def reproduce(
-    settings: GraspTable2Settings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-    workers: int = 1,
-    address: str | None = None,
-) -> GraspTable2Result:
+def reproduce(s: GraspTable2Settings, opts: RunOptions) -> GraspTable2Result:
     """Run, print the table, save ``grasp_table2.png`` and ``grasp_table2.json``."""
-    s = settings or GraspTable2Settings()
-    out = output_dir("grasp-table2", out_dir)
-    result = GraspTable2Result(s, run(s, progress, echo, workers, address))
+    out = opts.out
+    result = GraspTable2Result(s, run(s, opts.progress, opts.echo, opts.workers, opts.address))
     result.files["plot"] = str(plot(result, out / "grasp_table2.png"))
-    publish(result, out / "grasp_table2.json", PAPER, table(result), echo)
+    publish(result, out / "grasp_table2.json", PAPER, table(result), opts.echo)
     return result

@@ -9,10 +9,8 @@ is in :mod:`wmplan_agents.reproduce.open_loop`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from wmplan_agents.reproduce.common import comparison_table, output_dir, publish
+from wmplan_agents.reproduce.common import RunOptions, comparison_table, publish
 from wmplan_agents.reproduce.grasp_common import (
     MODEL_IDS,
     Grid,
@@ -97,23 +95,15 @@ def table(result: GraspTables34Result) -> str:
     )
 
 
-def reproduce(
-    settings: GraspTables34Settings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-    workers: int = 1,
-    address: str | None = None,
-) -> GraspTables34Result:
+def reproduce(s: GraspTables34Settings, opts: RunOptions) -> GraspTables34Result:
     """Run, print the table, save ``grasp_tables34_<env>.png`` and ``grasp_tables34.json``."""
-    s = settings or GraspTables34Settings()
-    out = output_dir("grasp-tables34", out_dir)
+    out = opts.out
     planners = s.planner_kwargs()
     grids = {}
     for env in s.envs:
         grids[env] = run_grid(
             env, s.horizons, planners, s.n_trials, s.episode_seed, s.seed, s.fractions,
-            progress=progress, echo=echo, workers=workers, address=address,
+            progress=opts.progress, echo=opts.echo, workers=opts.workers, address=opts.address,
             batch=s.batch,
         )  # fmt: skip
     result = GraspTables34Result(s, grids)
@@ -122,5 +112,5 @@ def reproduce(
         result.files[f"plot_{env}"] = str(
             plot_grid(grid, list(planners), path, f"Tables 3-4 ({env})")
         )
-    publish(result, out / "grasp_tables34.json", PAPER, table(result), echo)
+    publish(result, out / "grasp_tables34.json", PAPER, table(result), opts.echo)
     return result

@@ -38,11 +38,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from wmplan_agents.contracts import WorldModel
 from wmplan_agents.reproduce.common import (
+    RunOptions,
     check_positive,
     comparison_table,
     format_rate,
-    output_dir,
     publish,
     pyplot,
     save_figure,
@@ -165,7 +166,7 @@ def train_arm(s: MiniGridSettings, name: str, data: Any, progress: bool = False)
     return model
 
 
-def latent_grid_spearman(model: Any) -> float:
+def latent_grid_spearman(model: WorldModel) -> float:
     """Rank correlation between latent distance and Manhattan grid distance over all pairs of
     (cell, direction) states: how well the latent metric follows the grid."""
     env = gym.make(ENV_ID).unwrapped
@@ -182,7 +183,7 @@ def latent_grid_spearman(model: Any) -> float:
 
 
 def run_episodes(
-    model: Any,
+    model: WorldModel,
     s: MiniGridSettings,
     seeds: list[int],
     random_start: bool,
@@ -388,19 +389,11 @@ def plot(result: MiniGridResult, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def reproduce(
-    settings: MiniGridSettings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-    workers: int = 1,
-    address: str | None = None,
-) -> MiniGridResult:
-    """Run, print the table, save ``minigrid.png`` and ``minigrid.json``; ``workers``,
-    ``address``: the four arms on Ray workers."""
-    s = settings or MiniGridSettings()
-    out = output_dir("minigrid", out_dir)
-    result = run(s, progress, workers, address)
+def reproduce(s: MiniGridSettings, opts: RunOptions) -> MiniGridResult:
+    """Run, print the table, save ``minigrid.png`` and ``minigrid.json``; ``opts.workers``,
+    ``opts.address``: the four arms on Ray workers."""
+    out = opts.out
+    result = run(s, opts.progress, opts.workers, opts.address)
     result.files["plot"] = str(plot(result, out / "minigrid.png"))
-    publish(result, out / "minigrid.json", PAPER, table(result), echo)
+    publish(result, out / "minigrid.json", PAPER, table(result), opts.echo)
     return result

@@ -38,30 +38,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from registry.benchmarks import BENCHMARK_ENVS
+from wmplan_agents.contracts import StateDecoder, WorldModel
 from wmplan_agents.reproduce.common import wilson_interval
 from wmplan_envs.core import check_int
 
-
-@dataclass(frozen=True)
-class EnvSetup:
-    """How the tables make an env: its id, keyword arguments, and where goals come from."""
-
-    env_id: str
-    kwargs: dict[str, Any]
-    goal_from_env: bool  # True: the env's reachable goal (goal_steps = H); False: policy replay
-
-
-ENVS: dict[str, EnvSetup] = {
-    "pusht": EnvSetup(
-        "WMPlan/PushT-v0",
-        {"obs_type": "state", "relative": True, "goal": "reachable", "terminate_on_success": False},
-        True,
-    ),
-    "wallsingle": EnvSetup(
-        "WMPlan/WallSingle-v0", {"obs_type": "state", "terminate_on_success": False}, False
-    ),
-    "pointmaze": EnvSetup("WMPlan/PointMaze-v0", {"obs_type": "state"}, False),
-}
+ENVS = BENCHMARK_ENVS  # the tables' envs, from the catalogue
 
 
 @dataclass
@@ -218,9 +200,9 @@ def zero_action_success(problems: Problems) -> np.ndarray:
     return execute(problems, zeros)[0]
 
 
-def decode_state(model: Any, z: torch.Tensor) -> np.ndarray | None:
+def decode_state(model: WorldModel, z: torch.Tensor) -> np.ndarray | None:
     """The model's latent ``[B, D]`` as env states (``None`` without a state decoder)."""
-    if not hasattr(model, "to_state"):
+    if not isinstance(model, StateDecoder):
         return None
     with torch.no_grad():
         x = model.to_state(z).double().cpu().numpy()
@@ -292,7 +274,7 @@ class CountingModel:
     prediction, forward passes only, ``rollout`` counted per step); every other attribute is the
     wrapped model's. Planners see it as the model itself."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: WorldModel) -> None:
         self.__dict__["_model"] = model
         self.__dict__["rows"] = 0
 
@@ -319,7 +301,7 @@ class CountingModel:
 
 
 def run_cell(
-    model: Any,
+    model: WorldModel,
     problems: Problems,
     planner: str,
     planner_kwargs: dict[str, Any],
@@ -341,7 +323,7 @@ def run_cell(
 class CellJob:
     """The arguments of one :func:`run_cell`."""
 
-    model: Any
+    model: WorldModel
     problems: Problems
     planner: str
     planner_kwargs: dict[str, Any]

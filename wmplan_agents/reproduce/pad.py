@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from wmplan_agents.reproduce.common import (
+    RunOptions,
     check_positive,
     comparison_table,
     format_rate,
-    output_dir,
     publish,
 )
 
@@ -174,39 +174,31 @@ def table(result: PadResult) -> str:
     )
 
 
-def reproduce(
-    settings: PadSettings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-    workers: int = 1,
-    address: str | None = None,
-) -> PadResult:
+def reproduce(s: PadSettings, opts: RunOptions) -> PadResult:
     """Run, print the table and write ``pad.json``."""
     from wmplan_agents.agent import MPCAgent
     from wmplan_agents.models.pretrained import PRETRAINED_DIR
 
-    s = settings or PadSettings()
-    out = output_dir("pad", out_dir)
+    out = opts.out
     folder = Path(s.models_dir) if s.models_dir else PRETRAINED_DIR
     result = PadResult(s)
     cache: dict[str, Any] = {}
     for data in s.data:
         for projector in s.projector:
-            model, meta = _pad_model(data, projector, s, folder, cache, progress)
+            model, meta = _pad_model(data, projector, s, folder, cache, opts.progress)
             result.models[model_name(data, projector)] = meta
             for n in s.replan:
                 label = f"PaD{'' if projector else ' (no projector)'}, N={n}"
                 agent = MPCAgent(model, "pad", replan_every=n)
-                result.rows.append(_run(label, data, agent, s, workers, address))
-                if progress:
-                    echo(f"  {data} {label}: {result.rows[-1].total}/{result.rows[-1].n}")
+                result.rows.append(_run(label, data, agent, s, opts.workers, opts.address))
+                if opts.progress:
+                    opts.echo(f"  {data} {label}: {result.rows[-1].total}/{result.rows[-1].n}")
         for name in s.baselines:
-            dynamics = _baseline_model(data, s, cache, progress)
+            dynamics = _baseline_model(data, s, cache, opts.progress)
             agent = MPCAgent(dynamics, name)
-            result.rows.append(_run(f"{name.upper()} + MLPDynamics", data, agent, s, workers,
-                                    address))  # fmt: skip
-    publish(result, out / "pad.json", PAPER, table(result), echo)
+            result.rows.append(_run(f"{name.upper()} + MLPDynamics", data, agent, s, opts.workers,
+                                    opts.address))  # fmt: skip
+    publish(result, out / "pad.json", PAPER, table(result), opts.echo)
     return result
 
 

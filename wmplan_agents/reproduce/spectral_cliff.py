@@ -34,10 +34,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from wmplan_agents.contracts import WorldModel
 from wmplan_agents.reproduce.common import (
+    RunOptions,
     check_positive,
     comparison_table,
-    output_dir,
     publish,
     pyplot,
     save_figure,
@@ -92,6 +93,9 @@ class SpectralCliffResult:
     coarse_horizons: list[int] = field(default_factory=list)
     coarse_norm: list[float] = field(default_factory=list)
     planning: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # arm -> each plan's final distance to its goal in the env, and the env's success radius
+    planning_distance: dict[str, list[float]] = field(default_factory=dict)
+    success_radius: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
 
     def at(self, horizon: int) -> dict[str, float]:
@@ -194,9 +198,10 @@ def coarse_jacobian_norms(coarse: Any, z0: torch.Tensor, actions: torch.Tensor) 
 
 def plan_with_hierarchy(
     s: SpectralCliffSettings, models: dict[str, Any]
-) -> dict[str, tuple[int, float]]:
+) -> tuple[dict[str, tuple[int, float]], dict[str, list[float]]]:
     """Open-loop GD planning at ``T = max_horizon`` on the flat model, the coarse level and
-    coarse-to-fine; each plan executed in the env. ``arm -> (successes, s per problem)``."""
+    coarse-to-fine; each plan executed in the env. Returns ``arm -> (successes, s per
+    problem)`` and ``arm -> final distances to the goals``."""
     import time
 
     from wmplan_agents import contracts
@@ -218,23 +223,26 @@ def plan_with_hierarchy(
         "coarse": (helm.coarse_model(), make_planner("gd", seed=s.seed), math.ceil(t_len / k)),
         "coarse-to-fine": (helm, CoarseToFine(seed=s.seed), t_len),
     }
-    out = {}
+    out, distances = {}, {}
     for name, (model, planner, steps) in arms.items():
         start = time.perf_counter()
         result = planner.plan(model, model.encode(z0), model.encode(zg), steps)
         per = (time.perf_counter() - start) / s.n_plans
         acts = contracts.to_env_actions(model, result.actions)[:, :t_len]
-        ok = 0
+        dist = []
         for i in range(s.n_plans):
             state = np.asarray(starts[i], dtype=np.float64)
             for a in acts[i]:
                 state = env.transition(state, a)
-            ok += int(np.linalg.norm(state - goals[i]) < env.success_radius)
-        out[name] = (ok, per)
-    return out
+            dist.append(float(np.linalg.norm(state - goals[i])))
+        out[name] = (sum(d < env.success_radius for d in dist), per)
+        distances[name] = dist
+    return out, distances
 
 
-def rollout_jacobian_norms(model: Any, z0: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
+def rollout_jacobian_norms(
+    model: WorldModel, z0: torch.Tensor, actions: torch.Tensor
+) -> np.ndarray:
     """Spectral norms ``[N, T]`` of ``d z_t / d a_0`` for ``t = 1..T`` along the rollouts of
     ``actions [N, T, A]`` from ``z0 [N, D]`` (forward-mode, one pass per action dimension)."""
     from torch.func import jvp
@@ -302,7 +310,8 @@ def run(s: SpectralCliffSettings, progress: bool = False) -> SpectralCliffResult
         coarse = models["helm2"].coarse_model()
         result.coarse_norm = coarse_jacobian_norms(coarse, z0, acts).mean(0).tolist()
         result.coarse_horizons = [s.coarse_k * (j + 1) for j in range(len(result.coarse_norm))]
-        result.planning = plan_with_hierarchy(s, models)
+        result.planning, result.planning_distance = plan_with_hierarchy(s, models)
+        result.success_radius = float(_make_env(s).unwrapped.success_radius)
     return result
 
 
@@ -375,16 +384,10 @@ def plot(result: SpectralCliffResult, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def reproduce(
-    settings: SpectralCliffSettings | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = False,
-    echo: Any = print,
-) -> SpectralCliffResult:
+def reproduce(s: SpectralCliffSettings, opts: RunOptions) -> SpectralCliffResult:
     """Run, print the table, save ``spectral_cliff.png`` and ``spectral_cliff.json``."""
-    s = settings or SpectralCliffSettings()
-    out = output_dir("spectral-cliff", out_dir)
-    result = run(s, progress)
+    out = opts.out
+    result = run(s, opts.progress)
     result.files["plot"] = str(plot(result, out / "spectral_cliff.png"))
-    publish(result, out / "spectral_cliff.json", PAPER, table(result), echo)
+    publish(result, out / "spectral_cliff.json", PAPER, table(result), opts.echo)
     return result

@@ -1,0 +1,16 @@
+"""Every shipped world model: ``(env id, obs_type)`` -> its checkpoint's name in
+``wmplan_agents/pretrained/`` (safetensors weights plus a JSON config recording the env id and
+keyword arguments it was trained on). ``load_pretrained`` reads this table; the checkpoints are
+built by ``scripts/train_pretrained.py`` and ``scripts/train_pad.py``."""
+
+from __future__ import annotations
+
+SHIPPED_MODELS: dict[tuple[str, str], str] = {
+    ("WMPlan/PushT-v0", "state"): "pusht_state",
+    ("WMPlan/WallSingle-v0", "state"): "wallsingle_state",
+    ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
+    ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",
+    ("WMPlan/MiniGridEmpty-v0", "state"): "minigridempty_state",
+    # a Planning-as-Descent model (plans with planner="pad"; scripts/train_pad.py)
+    ("WMPlan/CubeSingle-v0", "state"): "cubesingle_pad",
+}
