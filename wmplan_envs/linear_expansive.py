@@ -7,15 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
-from wmplan_envs import draw
-from wmplan_envs.core import (
-    MAX_IMAGE_SIZE,
-    GoalEnv,
-    check_bool,
-    check_int,
-    check_real,
-    goal_observation_space,
-)
+from wmplan_envs import core, draw
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +30,7 @@ def make_system(
     return w, input_gain * r
 
 
-class LinearExpansiveEnv(GoalEnv):
+class LinearExpansiveEnv(core.GoalEnv):
     """
     ## Description
 
@@ -110,15 +102,15 @@ class LinearExpansiveEnv(GoalEnv):
         render_mode: str | None = None,
         render_size: int = 256,
     ) -> None:
-        dim = check_int("dim", dim, 1, 1024)
-        expansion = check_real("expansion", expansion, 0.0, strict=True)
-        input_gain = check_real("input_gain", input_gain)
-        system_seed = check_int("system_seed", system_seed, 0)
-        init_range = check_real("init_range", init_range, 0.0)
-        success_radius = check_real("success_radius", success_radius, 0.0, strict=True)
-        max_norm = check_real("max_norm", max_norm, 0.0, strict=True)
-        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
-        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
+        dim = core.check_int("dim", dim, 1, 1024)
+        expansion = core.check_real("expansion", expansion, 0.0, strict=True)
+        input_gain = core.check_real("input_gain", input_gain)
+        system_seed = core.check_int("system_seed", system_seed, 0)
+        init_range = core.check_real("init_range", init_range, 0.0)
+        success_radius = core.check_real("success_radius", success_radius, 0.0, strict=True)
+        max_norm = core.check_real("max_norm", max_norm, 0.0, strict=True)
+        terminate_on_success = core.check_bool("terminate_on_success", terminate_on_success)
+        render_size = core.check_int("render_size", render_size, 8, core.MAX_IMAGE_SIZE)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.dim = dim
@@ -133,7 +125,7 @@ class LinearExpansiveEnv(GoalEnv):
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32)
         state_space = spaces.Box(-np.inf, np.inf, shape=(dim,), dtype=np.float32)
-        self.observation_space = goal_observation_space(state_space)
+        self.observation_space = core.goal_observation_space(state_space)
         self._state = np.zeros(dim)
         self._goal = np.zeros(dim)
 

@@ -9,14 +9,7 @@ import numpy as np
 import pymunk
 from gymnasium import spaces
 
-from wmplan_envs.core import (
-    MAX_IMAGE_SIZE,
-    GoalEnv,
-    check_bool,
-    check_int,
-    check_real,
-    goal_observation_space,
-)
+from wmplan_envs import core
 from wmplan_envs.info_states import check_goal_images, goal_digests, states_from_info
 from wmplan_envs.policies import PushTPushingPolicy
 from wmplan_envs.pusht_render import (
@@ -116,7 +109,7 @@ def wrap_angle(a: np.ndarray) -> np.ndarray:
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
-class PushTEnv(GoalEnv):
+class PushTEnv(core.GoalEnv):
     """
     ## Description
 
@@ -225,15 +218,15 @@ class PushTEnv(GoalEnv):
         task: str = "pusht",
         max_steps: int | None = None,
     ) -> None:
-        image_size = check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
-        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
-        goal_steps = check_int("goal_steps", goal_steps, 1)
-        success_threshold = check_real("success_threshold", success_threshold, 0.0, 1.0)
-        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
+        image_size = core.check_int("image_size", image_size, 8, core.MAX_IMAGE_SIZE)
+        render_size = core.check_int("render_size", render_size, 8, core.MAX_IMAGE_SIZE)
+        goal_steps = core.check_int("goal_steps", goal_steps, 1)
+        success_threshold = core.check_real("success_threshold", success_threshold, 0.0, 1.0)
+        terminate_on_success = core.check_bool("terminate_on_success", terminate_on_success)
         if relative is not None:
-            relative = check_bool("relative", relative)
+            relative = core.check_bool("relative", relative)
         if max_steps is not None:
-            max_steps = check_int("max_steps", max_steps, 1)
+            max_steps = core.check_int("max_steps", max_steps, 1)
         if task not in TASKS:
             raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
         relative = TASKS[task]["relative"] if relative is None else relative
@@ -272,7 +265,7 @@ class PushTEnv(GoalEnv):
             obs_space = spaces.Box(-inf, inf, shape=(20,), dtype=np.float32)
         else:
             obs_space = spaces.Box(0, 255, shape=(image_size, image_size, 3), dtype=np.uint8)
-        self.observation_space = goal_observation_space(obs_space)
+        self.observation_space = core.goal_observation_space(obs_space)
         self.policy = PushTPushingPolicy(relative=self.relative)
         self._sim: tuple[pymunk.Space, pymunk.Body, pymunk.Body] | None = None
         self._phys = np.zeros(10)

@@ -7,15 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
-from wmplan_envs import draw
-from wmplan_envs.core import (
-    MAX_IMAGE_SIZE,
-    GoalEnv,
-    check_bool,
-    check_int,
-    check_real,
-    goal_observation_space,
-)
+from wmplan_envs import core, draw
 
 if TYPE_CHECKING:
     import torch
@@ -32,7 +24,7 @@ def energy(x: np.ndarray, goal: np.ndarray, amplitude: float, omega: float) -> n
     return np.sum(d**2, axis=-1) + amplitude * np.sum(ripples, axis=-1)
 
 
-class RuggedLandscapeEnv(GoalEnv):
+class RuggedLandscapeEnv(core.GoalEnv):
     """
     ## Description
 
@@ -98,14 +90,14 @@ class RuggedLandscapeEnv(GoalEnv):
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
-        amplitude = check_real("amplitude", amplitude, 0.0)
-        omega = check_real("omega", omega, 0.0, strict=True)
-        bound = check_real("bound", bound, 0.0, strict=True)
-        goal_range = check_real("goal_range", goal_range, 0.0)
-        max_step = check_real("max_step", max_step, 0.0, strict=True)
-        success_radius = check_real("success_radius", success_radius, 0.0, strict=True)
-        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
-        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
+        amplitude = core.check_real("amplitude", amplitude, 0.0)
+        omega = core.check_real("omega", omega, 0.0, strict=True)
+        bound = core.check_real("bound", bound, 0.0, strict=True)
+        goal_range = core.check_real("goal_range", goal_range, 0.0)
+        max_step = core.check_real("max_step", max_step, 0.0, strict=True)
+        success_radius = core.check_real("success_radius", success_radius, 0.0, strict=True)
+        terminate_on_success = core.check_bool("terminate_on_success", terminate_on_success)
+        render_size = core.check_int("render_size", render_size, 8, core.MAX_IMAGE_SIZE)
         if amplitude < 0 or omega <= 0:
             raise ValueError(f"need amplitude >= 0 and omega > 0, got {amplitude}, {omega}")
         if not 0 <= goal_range <= bound:
@@ -124,7 +116,7 @@ class RuggedLandscapeEnv(GoalEnv):
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         pos_space = spaces.Box(-self.bound, self.bound, shape=(2,), dtype=np.float32)
-        self.observation_space = goal_observation_space(pos_space)
+        self.observation_space = core.goal_observation_space(pos_space)
         self._pos = np.zeros(2)
         self._goal = np.zeros(2)
         self._background: tuple[tuple[float, float], np.ndarray] | None = None
@@ -148,7 +140,7 @@ class RuggedLandscapeEnv(GoalEnv):
         ``|d|^2 + 2 sigma^2 + amplitude * sum_i (1 - exp(-omega^2 sigma^2 / 2) cos(omega d_i))``.
         The ripples shrink by ``exp(-omega^2 sigma^2 / 2)`` (0.011 at ``omega = 15``,
         ``sigma = 0.2``); the basin keeps its slope."""
-        sigma = check_real("sigma", sigma, 0.0)
+        sigma = core.check_real("sigma", sigma, 0.0)
         damp = float(np.exp(-0.5 * (self.omega * sigma) ** 2))
         d = x - goal
         if isinstance(d, np.ndarray):

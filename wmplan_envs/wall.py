@@ -7,15 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from gymnasium import spaces
 
-from wmplan_envs import draw
-from wmplan_envs.core import (
-    MAX_IMAGE_SIZE,
-    GoalEnv,
-    check_bool,
-    check_int,
-    check_real,
-    goal_observation_space,
-)
+from wmplan_envs import core, draw
 from wmplan_envs.info_states import check_goal_images, goal_digests, states_from_info
 
 if TYPE_CHECKING:
@@ -111,7 +103,7 @@ def _wall_step(xp: Any, pos: Any, action: Any, door_y: Any) -> Any:
     return nx, ny
 
 
-class WallSingleEnv(GoalEnv):
+class WallSingleEnv(core.GoalEnv):
     """
     ## Description
 
@@ -195,12 +187,12 @@ class WallSingleEnv(GoalEnv):
     ) -> None:
         if obs_type not in ("state", "pixels"):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
-        image_size = check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
-        render_size = check_int("render_size", render_size, 8, MAX_IMAGE_SIZE)
-        door_low = check_real("door_low", door_low)
-        door_high = check_real("door_high", door_high)
-        success_radius = check_real("success_radius", success_radius, 0.0, strict=True)
-        terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
+        image_size = core.check_int("image_size", image_size, 8, core.MAX_IMAGE_SIZE)
+        render_size = core.check_int("render_size", render_size, 8, core.MAX_IMAGE_SIZE)
+        door_low = core.check_real("door_low", door_low)
+        door_high = core.check_real("door_high", door_high)
+        success_radius = core.check_real("success_radius", success_radius, 0.0, strict=True)
+        terminate_on_success = core.check_bool("terminate_on_success", terminate_on_success)
         if not BORDER_LOW + DOOR_HALF <= door_low <= door_high <= BORDER_HIGH - DOOR_HALF:
             raise ValueError(
                 f"need {BORDER_LOW + DOOR_HALF} <= door_low <= door_high <= "
@@ -222,7 +214,7 @@ class WallSingleEnv(GoalEnv):
             obs_space = spaces.Box(0.0, float(FIELD), shape=(3,), dtype=np.float32)
         else:
             obs_space = spaces.Box(0, 255, shape=(image_size, image_size, 3), dtype=np.uint8)
-        self.observation_space = goal_observation_space(obs_space)
+        self.observation_space = core.goal_observation_space(obs_space)
         self._pos = np.array([16.0, 32.0])
         self._goal = np.array([48.0, 32.0])
         self._door_y = 32.0
@@ -287,7 +279,7 @@ class WallSingleEnv(GoalEnv):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; expected start/goal/door_y")
         if "door_y" in options:
-            door = check_real("door_y", options["door_y"], self.door_low, self.door_high)
+            door = core.check_real("door_y", options["door_y"], self.door_low, self.door_high)
             self._door_y = float(door)
         for key in ("start", "goal"):
             if key not in options:
