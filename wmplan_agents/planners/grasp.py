@@ -30,92 +30,67 @@ class GRASP(base.PlannerConfig):
     where ``goal`` is the dense goal term of Eq. (9) (``sum_t ||F(sg(s_t), a_t) - g||^2``; a
     user ``cost`` replaces it, applied to the one-step predictions). All ``B*T`` one-step
     predictions of an iteration are one batched ``model.step`` call. Each iteration: a step on
-    the actions (``lr_actions``, by ``step_rule``) and a gradient step on the states
-    (``lr_states``), actions projected into the bounds; Gaussian noise ``state_noise`` on the
-    states (Eq. 5, optionally decayed); every ``sync_every`` iterations, ``sync_steps`` steps on
-    the actions alone through the full rollout (Eq. 13-15, objective ``cost``, default the
-    final-state distance) and the virtual states are reset to that rollout (Algorithm 1, line
-    7). The returned cost is the true rolled-out cost of the returned actions.
+    the actions and one on the states, actions projected into the bounds; Gaussian noise on the
+    states (Eq. 5); every ``sync_every`` iterations a sync on the actions alone through the full
+    rollout (Eq. 13-15, objective ``cost``, default the final-state distance), after which the
+    virtual states are reset to that rollout (Algorithm 1, line 7). The returned cost is the true
+    rolled-out cost of the returned actions; with ``return_best`` the returned plan is, per
+    problem, the best by that cost among the plans after each sync and the last one (the paper
+    scores a trial by whether its plan succeeds during optimisation, Table 1 and Fig. 5).
 
-    Steps (``step_rule``). The default, ``"gn"``, makes every step independent of the scale of
-    the model's Jacobians, so one setting serves models whose Jacobians differ by orders of
-    magnitude:
+    Step rules (``step_rule``): ``"gn"`` (default) divides the action step by the exact diagonal
+    of its Gauss-Newton curvature ``2 (1 + gamma) diag(J_a^T J_a)`` (refreshed every 10
+    iterations, clipped to the action half-range), so ``lr_actions = 1`` is a diagonal Newton
+    step whatever the scale of the model's Jacobians; the state step needs no Jacobian under the
+    stop-gradient (``lr_states = 0.5`` moves a state onto its one-step prediction); the sync takes
+    Adam steps of ``lr_sync`` half-ranges, cosine-annealed within each sync, keeping the best
+    point. ``"sgd"`` is the literal rule (plain steps; the sync halves a step that raised the
+    cost), whose stable step size depends on the model; ``"adam"`` takes Adam directions times
+    the half-range. Rationale and measurements: docs/design.md, "Lifted planners".
 
-    * the action step of Eq. (12) is divided by the diagonal of its Gauss-Newton curvature,
-      ``2 (1 + gamma) diag(J_a^T J_a)``, computed exactly for every time step (one double-backward
-      pass per action dimension, refreshed every 10 iterations) and clipped to the action
-      half-range: ``lr_actions = 1`` is a diagonal Newton step on the one-step residuals;
-    * the state step of Eq. (11) involves no Jacobian under the stop-gradient (its gradient is
-      ``2 (s_{t+1} - F(sg(s_t), a_t))``), so ``lr_states = 0.25`` moves each state halfway to its
-      one-step prediction whatever the model;
-    * the sync takes Adam steps of size ``lr_sync`` times the action half-range, cosine-annealed
-      to 0 within each sync, and keeps each problem's best point (Adam's per-element scaling
-      also evens out the ``spectral-radius^t`` spread of the rollout gradient over time).
+    Args:
+        iterations: lifted iterations (ours).
+        lr_actions: the action step (with ``"gn"``: a fraction of the Gauss-Newton step, at most
+            2).
+        lr_states: the state step, in [0, 1].
+        gamma: the goal term's weight; ``None`` is 0 with the default objective (the goal is
+            already the fixed ``s_T``) and 0.2 (the paper's Eq. 10) with a user ``cost``.
+        state_noise: the std of the state noise (paper, Table 2: 0.5 on DINO-WM latents).
+        noise_decay: ``"none"``, ``"linear"`` or ``"cosine"`` annealing of the state noise to 0
+            at iteration ``noise_until * iterations`` (0 after it).
+        noise_until: that fraction, in (0, 1].
+        init_noise: the std of the noise on the initial line of states (the paper's unstated
+            epsilon, Sec. 4.1).
+        sync_every: iterations between syncs (paper: 100); 0 disables the sync.
+        sync_steps: steps per sync; ``None``: 25 for ``sync="gd"`` (paper, Table 2), 5 for
+            ``"cem"`` (:attr:`n_sync_steps`); 0 disables the sync.
+        lr_sync: the sync's step.
+        stop_gradient: stop the state gradient through the model (paper, Sec. 3.3).
+        action_noise: std of noise added to the actions fed to every model evaluation (Table 5).
+        rollout_noise: std of noise added to each state of the sync rollouts (Eq. 106).
+        sync_states: reset the virtual states to the synced rollout (Algorithm 1, line 7).
+        return_best: return the best synced plan instead of the last (Algorithm 1 literally).
+        step_rule: ``"gn"``, ``"adam"`` or ``"sgd"`` (above).
+        sync: ``"gd"`` (gradient steps through the rollout) or ``"cem"``, a small CEM around the
+            current actions (the public GRASP solver's configuration: ``sync_samples`` 64,
+            ``sync_elites`` 8; the first per-step std is ``sync_var_scale`` times the gap
+            between the virtual states and the rollout, relative to the start-goal distance, at
+            least ``sync_var_floor`` half-ranges).
+        sync_samples, sync_elites, sync_var_scale, sync_var_floor: the CEM sync's settings.
+        seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`); the noise
+            is drawn on the CPU.
 
-    ``"sgd"`` is the literal rule, ``a -= lr * grad`` in the lifted phase and in the sync (the
-    sync undoing a step that raised a problem's cost and halving its step size); its stable step
-    size depends on the model (``lr < 1 / ((1 + gamma) lambda_max(J_a^T J_a))``: about 0.014 on
-    the shipped Push-T model) and is kept for the ablations. ``"adam"`` takes Adam directions
-    times the half-range in the lifted phase and the sync (``lr_actions = 0.05, lr_sync = 0.02``
-    suit it); at a fixed step size it cannot settle on an exact plan of an expansive system.
-
-    ``gamma`` (the weight of the goal term, Eq. 10): ``None`` (default) is 0 with the default
-    objective and 0.2 with a user ``cost``. Without a cost the goal is already a hard
-    constraint (``s_T = g``), and the dense term pulls every intermediate prediction towards
-    the goal, which biases the plan of an under-actuated system (measured on a 20-step double
-    integrator: 3% of the starting distance left with 0.2, 0.4% with 0); with a user cost it is
-    the only way the cost enters the lifted phase. Pass ``gamma=0.2`` for the paper's literal
-    Eq. (10).
-
-    Defaults, and where they come from:
-
-    * ``sync_every=100``: paper, Table 2 caption ("GD sync happens every 100 stochastic steps").
-    * ``sync_steps=25`` (with ``sync="gd"``): paper, Table 2 ("25 (ours)").
-    * ``state_noise=0.5``: paper, Table 2 ("sigma = 0.5 (ours)"), on DINO-WM latents; the
-      registry preset uses 0.01, cosine-annealed to 0 half-way.
-    * ``stop_gradient=True``: paper, Sec. 3.3 and Table 2 ("Stop (ours)").
-    * actions initialised at zero, states on the noised line from ``z0`` to the goal: paper,
-      Sec. 4.1. ``init_noise`` (the std of that noise; the paper leaves epsilon unstated) = 0.1:
-      ours.
-    * ``iterations=300``, ``lr_actions=0.5``, ``lr_states=0.25``, ``lr_sync=0.1``,
-      ``noise_decay="none"``: ours (the paper sweeps these per environment without listing
-      them). They were chosen on exactly solvable problems (``wmplan_agents.problems``) and
-      checked on others (docs/results.md).
-
-    Where this differs from a literal reading of Algorithm 1 (each documented in docs/design.md):
-    the sync fires after iterations ``sync_every, 2*sync_every, ...`` (the literal ``k mod
-    K_sync = 0`` also fires at ``k = 0``, which would overwrite the line initialisation before it
-    is used); a sync never returns a point worse than where it started; with
-    ``return_best=True`` (default) the returned plan is, per problem, the one with the lowest
-    noise-free rolled-out cost among the plans after each sync and the last one (the literal
-    Algorithm 1 returns the last, ``return_best=False``). The paper scores a trial by whether and
-    when its plan succeeds during optimisation (Table 1, Fig. 5), which this matches.
-
-    ``sync="cem"`` replaces the gradient sync by a small CEM around the current actions
-    (``_sync_cem``: ``sync_samples=64`` sequences, ``sync_elites=8``, ``sync_steps`` default 5
-    with it, first per-step std from the gap between the virtual states and the rollout times
-    ``sync_var_scale=1.0``, floor ``sync_var_floor=0.01`` half-ranges). These numbers are the
-    public GRASP solver's CEM-sync configuration; how the gap becomes a std is ours (relative to
-    the start-goal distance, in action half-ranges). It does not need the model's gradient
-    through the rollout, but it is not a precise optimiser: it leaves 2% on the 20-step double
-    integrator where the gradient sync leaves 0.4%.
-
-    Ablation switches (Tables 2 and 5): ``sync_every=0`` or ``sync_steps=0`` (no sync),
-    ``state_noise=0`` (no noise), ``stop_gradient=False`` (state gradients flow through the model),
-    ``action_noise`` (std of Gaussian noise added to the actions fed to every model evaluation),
-    ``rollout_noise`` (std of Gaussian noise added to each state of the sync rollouts, Eq. 106).
+    The sync fires after iterations ``sync_every, 2 * sync_every, ...`` (the literal ``k mod
+    K_sync = 0`` would also fire at ``k = 0``) and never returns a worse point than its start.
+    Ablations (Tables 2 and 5): ``sync_every=0``, ``state_noise=0``, ``stop_gradient=False``,
+    ``action_noise``, ``rollout_noise``.
 
     ``info``: ``cost_history`` ``[iterations, B]`` (the Eq. 10 loss per problem),
     ``sync_cost_history`` (rollout cost after each sync), ``iterations``, ``time_s``,
     ``virtual_states`` ``[B, T-1, D]``, ``defects`` ``[B]`` (dynamics term at the end),
-    ``best_at`` ``[B]`` (the iteration whose plan was returned).
-
-    A non-finite one-step prediction raises ``PlanningError`` naming the iteration and time step.
-
-    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
-    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
-    A batched call equals ``B`` single calls up to floating-point rounding (a few float32 ulp,
-    e.g. 5.96e-8, from the order torch sums batched products in; the tests allow 1e-5).
+    ``best_at`` ``[B]`` (the iteration whose plan was returned). A non-finite one-step prediction
+    raises ``PlanningError`` naming the iteration and time step. A batched call equals ``B``
+    single calls up to float32 rounding (a few ulp).
     """
 
     iterations: int = base.count(300, low=0)

@@ -31,13 +31,18 @@ class CoarseToFine(base.PlannerConfig):
     3. returns, per problem, the better by the fine model's rolled-out cost of the fine plan and
        the split coarse plan (so refinement never makes the plan worse on the fine model).
 
-    ``coarse``, ``fine``: registered planner names (their registry presets, updated by
-    ``coarse_kwargs`` / ``fine_kwargs``); ``fine=None`` skips the refinement (plan with the
-    coarse level alone). ``seed`` and ``reseed_every_plan`` go to both (``coarse_planner``,
-    ``fine_planner``: the planners made). ``info``: the fine planner's info plus
-    ``coarse_cost`` (the coarse planner's own cost), ``coarse_on_fine_cost`` (the split coarse
-    plan rolled out by the fine model), ``refined`` (``[B]`` bool: the fine plan was kept) and
-    ``coarse_steps``, ``time_s``.
+    Args:
+        coarse: the registered planner of the coarse level (its registry preset, updated by
+            ``coarse_kwargs``).
+        fine: the registered planner that refines on the model itself (likewise with
+            ``fine_kwargs``); ``None`` plans with the coarse level alone.
+        coarse_kwargs, fine_kwargs: keyword arguments for those planners.
+        seed, reseed_every_plan: passed to both planners (``coarse_planner``,
+            ``fine_planner``: the planners made).
+
+    ``info``: the fine planner's info plus ``coarse_cost`` (the coarse planner's own cost),
+    ``coarse_on_fine_cost`` (the split coarse plan rolled out by the fine model), ``refined``
+    (``[B]`` bool: the fine plan was kept) and ``coarse_steps``, ``time_s``.
     """
 
     coarse: str = "gd"

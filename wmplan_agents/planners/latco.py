@@ -26,54 +26,44 @@ class LatCo(base.PlannerConfig):
     with gradients flowing through the model's state inputs (no stop-gradient: that is GRASP's
     change). ``cost`` is applied to the virtual trajectory ``[s_1..s_{T-1}, g]``; the default
     (final-state distance) is then zero, and ``L`` is the weighted Eq. (4). The dynamics weights
-    ``lam_t`` (one per time step) and the action-bound weight ``lam_a`` start at 1 and rise by
-    dual ascent, ``lam <- min(lam + dual_lr * violation, max_weight)`` every iteration (LatCo's
-    Lagrangian updates). With ``step_rule="sgd"`` the actions move freely during optimisation
-    (the bound penalty pulls them back); with the default ``"gn"`` they are projected into the
-    bounds after every step instead (no ``lam_a``: a step clipped to the box needs no penalty,
-    and it is fewer operations per iteration). Every ``eval_every`` iterations the current
-    actions, clamped into the bounds, are rolled out and the best plan by rolled-out cost is
-    kept.
+    ``lam_t`` and the bound weight ``lam_a`` start at 1 and rise by dual ascent, ``lam <-
+    min(lam + dual_lr * violation, max_weight)`` every iteration (LatCo's Lagrangian updates).
+    Every ``eval_every`` iterations the current actions, clamped into the bounds, are rolled out
+    and the best plan by rolled-out cost is kept; that plan is finally refined by
+    ``refine_steps`` Adam steps through the full rollout (never returning a worse plan; first-order
+    collocation converges slowly along an under-actuated chain). Discrete action spaces are not
+    refined (their plans are hardened one-hots).
 
-    Steps (``step_rule``). The original solves each step with Levenberg-Marquardt; the default
-    here, ``"gn"``, is its diagonal: each gradient is divided by the diagonal of its
-    Gauss-Newton curvature (for ``a_t``: ``2 lam_t diag(J_a^T J_a)``, the step clipped to the
-    action half-range; for ``s_t``: ``2 lam_{t-1} + 2 lam_t
-    diag(J_s^T J_s)``, the step clipped to the largest start-goal difference of the problem, as
-    the curvature is up to 10 iterations old and a piecewise model can change its Jacobian in
-    between), computed exactly (``_lifted.jacobian_diag``, refreshed every 10 iterations), so
-    the steps do not depend on the scale of the model's Jacobians or of the
-    weights. ``"sgd"`` is plain gradient descent with step size ``lr / max_t lam_t`` per problem
-    (below the horizon-independent curvature bound of Eq. (31) times the largest weight; use
-    ``lr=0.2`` with it), kept for comparisons.
+    Step rules (``step_rule``): the original solves each step with Levenberg-Marquardt;
+    ``"gn"`` (default) is its diagonal: each gradient divided by the exact diagonal of its
+    Gauss-Newton curvature (refreshed every 10 iterations; the action step clipped to the
+    half-range and projected into the bounds, so ``lam_a`` is not needed; the state step clipped
+    to the problem's largest start-goal difference), so the steps do not depend on the scale of
+    the model's Jacobians or of the weights. ``"sgd"`` is plain gradient descent with step
+    ``lr / max_t lam_t`` (use ``lr=0.2``), the actions pulled back by the bound penalty.
+    Rationale and measurements: docs/design.md, "Lifted planners".
 
-    First-order collocation converges slowly along the chain of an under-actuated system, so
-    the best plan is finally refined by ``refine_steps`` Adam steps through the full rollout
-    (step ``lr_refine`` times the half-range, cosine-annealed; the best point is kept, so the
-    refinement never returns a worse plan): measured on a 20-step double integrator, 5.8% of
-    the starting distance is left without it and 0.4% with it. ``refine_steps=0`` is plain
-    collocation. Discrete action spaces are not refined (their plans are hardened one-hots).
-
-    Defaults (ours; the GRASP paper sweeps LatCo's settings without listing them):
-    ``iterations=300``, ``lr=0.5``, ``refine_steps=50``, ``lr_refine=0.05``, ``dual_lr=10.0``,
-    ``max_weight=1e4``, ``init_noise=0.0``, ``eval_every=10``. States start on the line from
-    ``z0`` to the goal (plus ``init_noise``),
-    actions at zero, as GRASP's are (Sec. 4.1). Given ``init_actions`` (a warm start, e.g. the
-    unexecuted tail of the previous MPC plan), the actions start there and, with
-    ``warm_states=True`` (default), the states start on the rollout of those actions, as
-    collocation warm-starts the whole previous trajectory. On the line instead, states and
-    actions would disagree: the dynamics penalty then drags the actions back towards a path
-    that spreads the move evenly over the full horizon, so with a final-state cost every
-    replan arrives exactly at step ``T`` and a receding-horizon agent never arrives (measured:
-    0/3 LinearExpansive episodes through ``MPCAgent``; see docs/design.md).
+    Args:
+        iterations: collocation iterations (ours; the GRASP paper does not list LatCo's).
+        lr: the step (with ``"gn"``: a fraction of the Gauss-Newton step, in (0, 2]).
+        dual_lr: the dual-ascent rate of the weights.
+        max_weight: the weights' cap, at least 1.
+        init_noise: std of the noise on the initial line of states.
+        eval_every: iterations between roll-outs of the current plan.
+        warm_states: given ``init_actions`` (e.g. the unexecuted tail of the previous MPC plan),
+            start the states on their rollout (collocation warm-starts the whole trajectory);
+            otherwise on the line from ``z0`` to the goal, where states and actions disagree and
+            a receding-horizon agent with a final cost never arrives.
+        step_rule: ``"gn"`` or ``"sgd"`` (above).
+        refine_steps: Adam steps of the final refinement (0: plain collocation).
+        lr_refine: their step, in half-ranges, cosine-annealed.
+        seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`); the noise
+            is drawn on the CPU.
 
     ``info``: ``cost_history`` ``[iterations, B]`` (the lifted loss), ``rollout_cost_history``
     (rolled-out cost at each evaluation), ``weights`` ``[B, T]`` (final ``lam_t``),
     ``iterations``, ``time_s``, ``virtual_states``. A non-finite one-step prediction raises
     ``PlanningError`` naming the iteration and time step.
-
-    ``seed`` seeds the planner's own generator; ``reseed_every_plan=True`` restarts it at every
-    ``plan`` call, making each plan a pure function of its inputs (see ``base.RandomStream``).
     """
 
     iterations: int = base.count(300, low=0)
