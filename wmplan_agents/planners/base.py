@@ -504,6 +504,41 @@ def correlated_noise(n: int, mixing: Tensor, a: int, gen: torch.Generator) -> Te
     return (white @ mixing).view(n, -1, a)
 
 
+# -- elites (CEM, iCEM) ------------------------------------------------------------------------
+
+
+def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The ``K`` cheapest candidates of ``cost [B, N]``: their indices ``[B, K]`` and costs
+    ``[B, K]`` (both sorted, cheapest first), and 0/1 weights ``[B, K]`` that drop the non-finite
+    elites, or ``None`` when every elite is finite (the common case). Returns
+    ``(idx, weights, elite_cost)``."""
+    elite_cost, idx = cost.topk(n_elites, dim=1, largest=False)  # sorted: the last is the worst
+    if float(elite_cost[:, -1].max()) != float("inf"):  # costs are finite or +inf here
+        return idx, None, elite_cost
+    return idx, elite_cost.isfinite().to(cost.dtype), elite_cost
+
+
+def gather(x: Tensor, idx: Tensor, rows: Tensor | None = None) -> Tensor:
+    """``x [B, N, ...]`` rows ``idx [B, K]`` -> ``[B, K, ...]`` (``rows``: ``arange(B)``, if the
+    caller has it)."""
+    rows = torch.arange(x.shape[0], device=x.device) if rows is None else rows
+    return x[rows[:, None], idx]
+
+
+def weighted_fit(elites: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Mean and std over dim 1 of ``elites [B, K, ...]`` with 0/1 weights ``w [B, K]``
+    (``None``: all weights 1)."""
+    if w is None:
+        k = elites.shape[1]
+        mean = elites.sum(1) / k
+        return mean, ((elites - mean[:, None]) ** 2).sum(1).div_(k).sqrt_()
+    w = w.reshape(*w.shape, *([1] * (elites.ndim - 2)))
+    total = w.sum(1).clamp_min(1.0)
+    mean = (w * elites).sum(1) / total
+    var = (w * (elites - mean[:, None]) ** 2).sum(1) / total
+    return mean, var.sqrt()
+
+
 # -- discrete spaces: a model action is n_blocks one-hot blocks of n_categories ----------------
 
 

@@ -11,38 +11,6 @@ from wmplan_agents.contracts import PlanResult, WorldModel
 from wmplan_agents.planners import base
 
 
-def elite_weights(cost: Tensor, n_elites: int) -> tuple[Tensor, Tensor | None, Tensor]:
-    """The ``K`` cheapest candidates of ``cost [B, N]``: their indices ``[B, K]`` and costs
-    ``[B, K]`` (both sorted, cheapest first), and 0/1 weights ``[B, K]`` that drop the non-finite
-    elites, or ``None`` when every elite is finite (the common case). Returns
-    ``(idx, weights, elite_cost)``."""
-    elite_cost, idx = cost.topk(n_elites, dim=1, largest=False)  # sorted: the last is the worst
-    if float(elite_cost[:, -1].max()) != float("inf"):  # costs are finite or +inf here
-        return idx, None, elite_cost
-    return idx, elite_cost.isfinite().to(cost.dtype), elite_cost
-
-
-def gather(x: Tensor, idx: Tensor, rows: Tensor | None = None) -> Tensor:
-    """``x [B, N, ...]`` rows ``idx [B, K]`` -> ``[B, K, ...]`` (``rows``: ``arange(B)``, if the
-    caller has it)."""
-    rows = torch.arange(x.shape[0], device=x.device) if rows is None else rows
-    return x[rows[:, None], idx]
-
-
-def weighted_fit(elites: Tensor, w: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Mean and std over dim 1 of ``elites [B, K, ...]`` with 0/1 weights ``w [B, K]``
-    (``None``: all weights 1)."""
-    if w is None:
-        k = elites.shape[1]
-        mean = elites.sum(1) / k
-        return mean, ((elites - mean[:, None]) ** 2).sum(1).div_(k).sqrt_()
-    w = w.reshape(*w.shape, *([1] * (elites.ndim - 2)))
-    total = w.sum(1).clamp_min(1.0)
-    mean = (w * elites).sum(1) / total
-    var = (w * (elites - mean[:, None]) ** 2).sum(1) / total
-    return mean, var.sqrt()
-
-
 @dataclass(frozen=True, kw_only=True)
 class CEM(base.PlannerConfig):
     """Cross-entropy method: sample, keep the ``n_elites`` cheapest, refit, repeat.
@@ -108,9 +76,9 @@ class CEM(base.PlannerConfig):
             eps[0] = 0.0  # sample 0 is the mean itself
             samples = base.clamp_((std[:, None] * eps).add_(mean[:, None]), prob)
             c, trajectory = base.evaluate(model, prob, samples)
-            idx, w, elite_cost = elite_weights(c, self.n_elites)
+            idx, w, elite_cost = base.elite_weights(c, self.n_elites)
             best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
-            new_mean, new_std = weighted_fit(gather(samples, idx, best.rows), w)
+            new_mean, new_std = base.weighted_fit(base.gather(samples, idx, best.rows), w)
             if self.momentum:
                 mean = self.momentum * mean + (1 - self.momentum) * new_mean
                 std = self.momentum * std + (1 - self.momentum) * new_std
@@ -131,8 +99,10 @@ class CEM(base.PlannerConfig):
             samples = base.sample_categorical(probs, u)
             samples[:, 0] = base.mode_one_hot(probs)  # sample 0 is the mode
             c, trajectory = base.evaluate(model, prob, samples)
-            idx, w, elite_cost = elite_weights(c, self.n_elites)
+            idx, w, elite_cost = base.elite_weights(c, self.n_elites)
             best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
-            freq, _ = weighted_fit(base.to_blocks(gather(samples, idx, best.rows), prob), w)
+            freq, _ = base.weighted_fit(
+                base.to_blocks(base.gather(samples, idx, best.rows), prob), w
+            )
             probs = self.momentum * probs + (1 - self.momentum) * freq
         return best, {"final_probs": probs}

@@ -10,7 +10,6 @@ from torch import Tensor
 
 from wmplan_agents.contracts import PlanResult, WorldModel
 from wmplan_agents.planners import base
-from wmplan_agents.planners.cem import elite_weights, gather, weighted_fit
 
 
 def colored_noise_matrix(horizon: int, beta: float, dtype: torch.dtype, device: Any) -> Tensor:
@@ -160,20 +159,20 @@ class ICEM(base.PlannerConfig):
                 samples = torch.cat([samples, kept], dim=1)
             sizes.append(samples.shape[1])
             c, trajectory = base.evaluate(model, prob, samples)
-            idx, w, elite_cost = elite_weights(c, min(self.n_elites, samples.shape[1]))
+            idx, w, elite_cost = base.elite_weights(c, min(self.n_elites, samples.shape[1]))
             best.update(samples, c, trajectory, it, (elite_cost[:, 0], idx[:, 0]), finite=w is None)
-            elites = gather(samples, idx, best.rows)
+            elites = base.gather(samples, idx, best.rows)
             finite_keep = n_keep > 0 and (w is None or bool(w[:, :n_keep].all()))
             kept = elites[:, :n_keep] if finite_keep else None
             if prob.discrete:
-                freq, _ = weighted_fit(base.to_blocks(elites, prob), w)
+                freq, _ = base.weighted_fit(base.to_blocks(elites, prob), w)
                 probs = torch.lerp(freq, probs, m)  # m * probs + (1 - m) * freq
             else:
                 if w is None:
                     new_var, new_mean = torch.var_mean(elites, dim=1, correction=0)
                     new_std = new_var.sqrt_()
                 else:
-                    new_mean, new_std = weighted_fit(elites, w)
+                    new_mean, new_std = base.weighted_fit(elites, w)
                 mean = torch.lerp(new_mean, mean, m)
                 std = torch.lerp(new_std, std, m)
         info = base.make_info(best.history, population=sizes, shift=shifts)
