@@ -504,3 +504,39 @@ def test_float32_batch_equals_singles_within_the_stated_tolerance(name):
     for b in range(2):
         single = make_planner(name, **kw).plan(model, z0[b : b + 1], goal[b : b + 1], 10)
         assert (single.actions[0] - batch.actions[b]).abs().max() <= 1e-5
+
+
+def test_sampled_rounding_finds_a_hard_plan_the_arg_max_misses():
+    from wmplan_agents.planners import _lifted
+
+    model = Grid1D()
+    z0, goal = torch.zeros(3, 2), torch.tensor([[0.5, 0.0]]).repeat(3, 1)  # two +x of four
+    prob = base.check_problem(model, z0, goal, 4, None, None)
+    relaxed = torch.tensor([0.5, 0.5, 0.0, 0.0]).repeat(3, 4, 1)  # stay or +x, evenly
+    hard = _lifted.harden(model, relaxed)  # the arg-max: stay, stay, stay, stay
+    cost = contracts.goal_cost(contracts.rollout(model, z0, hard), hard, goal)
+    assert torch.allclose(cost, torch.full((3,), 0.25))
+    gen = torch.Generator().manual_seed(0)
+    for n in (0, 64):
+        plan, c = _lifted.sampled_rounding(model, prob, relaxed, gen, n, hard, cost)
+        assert set(plan.unique().tolist()) <= {0.0, 1.0} and torch.equal(
+            plan.sum(-1), torch.ones(3, 4)
+        )
+        rolled = contracts.goal_cost(contracts.rollout(model, z0, plan), plan, goal)
+        torch.testing.assert_close(c, rolled)  # the returned cost is the plan's own
+        if n == 0:
+            assert torch.equal(plan, hard)
+        else:  # a draw with exactly two +x reaches the goal
+            assert torch.allclose(c, torch.zeros(3)) and torch.equal(
+                plan[:, :, 1].sum(-1), torch.full((3,), 2.0)
+            )
+
+
+def test_grasp_cem_sync_plans_a_discrete_space():
+    z0, goal = torch.zeros(2, 2), torch.tensor([[1.5, 0.0], [-1.5, 0.0]])
+    result = GRASP(sync="cem", sync_every=20, iterations=100, state_noise=0.0).plan(
+        Grid1D(), z0, goal, 6
+    )
+    assert set(result.actions.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(result.actions.sum(-1), torch.ones(2, 6))
+    assert bool((result.cost < 0.5).all())

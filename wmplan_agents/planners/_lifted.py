@@ -63,19 +63,19 @@ def initial_path(
 
 
 def project(model: WorldModel, actions: Tensor, low: Tensor, high: Tensor) -> Tensor:
-    """Into the bounds (Box), or each one-hot block onto the probability simplex (Discrete), so
-    relaxed discrete actions stay probability vectors (Euclidean projection, sort-based)."""
+    """Actions ``[..., A]`` into the bounds (Box), or each one-hot block onto the probability
+    simplex (Discrete), so relaxed discrete actions stay probability vectors (Euclidean
+    projection, sort-based)."""
     if not contracts.is_discrete(model):
         return torch.maximum(torch.minimum(actions, high), low)
     n = int(model.action_space.n)
-    b, h, a = actions.shape
-    v = actions.reshape(b, h, a // n, n)
+    v = actions.reshape(*actions.shape[:-1], actions.shape[-1] // n, n)  # [..., k, n]
     u = v.sort(-1, descending=True).values
     css = u.cumsum(-1) - 1.0
     k = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
     rho = (u - css / k > 0).sum(-1, keepdim=True)  # >= 1 always
     theta = css.gather(-1, rho - 1) / rho.to(v.dtype)
-    return (v - theta).clamp_min(0.0).reshape(b, h, a)
+    return (v - theta).clamp_min(0.0).reshape(actions.shape)
 
 
 def harden(model: WorldModel, actions: Tensor) -> Tensor:
@@ -86,6 +86,38 @@ def harden(model: WorldModel, actions: Tensor) -> Tensor:
     b, h, a = actions.shape
     idx = actions.reshape(b, h, a // n, n).argmax(-1)
     return torch.nn.functional.one_hot(idx, n).reshape(b, h, a).to(actions.dtype)
+
+
+def sampled_rounding(
+    model: WorldModel,
+    prob: Problem,
+    relaxed: Tensor,
+    gen: torch.Generator,
+    n_samples: int,
+    hard: Tensor,
+    cost: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """For a discrete space: ``n_samples`` hard plans drawn from the relaxed one-hots ``relaxed
+    [B, H, A]`` (each block a categorical; common random numbers over the problems), scored by
+    their rolled-out cost; per problem, the cheapest of them where it beats ``(hard, cost)``
+    (the arg-max plan and its cost). Arg-max rounding alone can turn a relaxed plan whose mass is
+    spread over several actions into a plan that goes nowhere; sampling keeps the plans the
+    relaxation put some weight on. Box spaces and ``n_samples = 0``: ``(hard, cost)``."""
+    if not prob.discrete or n_samples <= 0:
+        return hard, cost
+    probs = base.to_blocks(relaxed.detach(), prob).clamp_min(0.0)
+    probs = probs / probs.sum(-1, keepdim=True).clamp_min(1e-12)
+    u = torch.rand(n_samples, prob.horizon, prob.n_blocks, generator=gen, dtype=probs.dtype)
+    samples = base.sample_categorical(probs, u.to(probs.device))  # [B, N, H, A]
+    with torch.no_grad():
+        c, _ = base.evaluate(model, prob, samples)
+    best_c, idx = c.min(dim=1)
+    better = best_c < cost
+    rows = torch.arange(prob.batch, device=idx.device)
+    return (
+        torch.where(better[:, None, None], samples[rows, idx], hard),
+        torch.where(better, best_c, cost),
+    )
 
 
 def first_nonfinite_step(traj: Tensor) -> int | None:

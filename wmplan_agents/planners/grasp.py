@@ -77,6 +77,9 @@ class GRASP(base.PlannerConfig):
             between the virtual states and the rollout, relative to the start-goal distance, at
             least ``sync_var_floor`` half-ranges).
         sync_samples, sync_elites, sync_var_scale, sync_var_floor: the CEM sync's settings.
+        discrete_samples: for a discrete space, hard plans drawn from the final relaxed plan
+            besides its arg-max; the cheapest by rolled-out cost is returned (ours; 0: arg-max
+            only).
         seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`); the noise
             is drawn on the CPU.
 
@@ -115,6 +118,7 @@ class GRASP(base.PlannerConfig):
     sync_elites: int = base.count(8)
     sync_var_scale: float = base.real(1.0, 0.0)
     sync_var_floor: float = base.real(0.01, 0.0)
+    discrete_samples: int = base.count(64, low=0)
     noise_device: ClassVar[str | None] = "cpu"  # noise drawn on the CPU: plans device-independent
 
     def check(self) -> None:
@@ -233,15 +237,20 @@ class GRASP(base.PlannerConfig):
                 if self.sync_states and t_len > 1:
                     path[:, 1:-1] = traj[:, :-1].detach()
 
-        actions = _lifted.harden(model, actions.detach())
+        relaxed = actions.detach()
+        actions = _lifted.harden(model, relaxed)
         result_cost = _lifted.final_rollout_cost(model, prob, actions, "grasp")
         if self.return_best:  # a synced plan that rolled out better than the last one
             earlier = best_cost < result_cost
             actions = torch.where(earlier[:, None, None], _lifted.harden(model, best_a), actions)
+            relaxed = torch.where(earlier[:, None, None], best_a, relaxed)
             result_cost = torch.where(earlier, best_cost, result_cost)
             best_at = torch.where(earlier, best_at, torch.full_like(best_at, self.iterations))
         else:
             best_at = torch.full_like(best_at, self.iterations)
+        actions, result_cost = _lifted.sampled_rounding(
+            model, prob, relaxed, gen, self.discrete_samples, actions, result_cost
+        )
         info = {
             "cost_history": torch.stack(history) if history else torch.zeros(0, b),
             "sync_cost_history": torch.stack(sync_history) if sync_history else torch.zeros(0, b),

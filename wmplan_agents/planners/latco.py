@@ -57,6 +57,8 @@ class LatCo(base.PlannerConfig):
         step_rule: ``"gn"`` or ``"sgd"`` (above).
         refine_steps: Adam steps of the final refinement (0: plain collocation).
         lr_refine: their step, in half-ranges, cosine-annealed.
+        discrete_samples: for a discrete space, hard plans drawn from the best relaxed plan
+            besides its arg-max; the cheapest by rolled-out cost is returned (0: arg-max only).
         seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`); the noise
             is drawn on the CPU.
 
@@ -76,6 +78,7 @@ class LatCo(base.PlannerConfig):
     step_rule: str = base.choice("gn", ("gn", "sgd"))
     refine_steps: int = base.count(50, low=0)
     lr_refine: float = base.real(0.05, 0.0)
+    discrete_samples: int = base.count(64, low=0)
     noise_device: ClassVar[str | None] = "cpu"  # noise drawn on the CPU: plans device-independent
 
     def check(self) -> None:
@@ -178,6 +181,9 @@ class LatCo(base.PlannerConfig):
             )
         actions = _lifted.harden(model, best_actions)
         result_cost = _lifted.final_rollout_cost(model, prob, actions, "latco")
+        actions, result_cost = _lifted.sampled_rounding(
+            model, prob, best_actions, gen, self.discrete_samples, actions, result_cost
+        )
         return PlanResult(actions=actions, cost=result_cost, info=info)
 
     def _keep_best(
