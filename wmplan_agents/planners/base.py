@@ -294,11 +294,6 @@ def check_elites(n_elites: int, n_samples: int) -> None:
         raise ValueError(f"n_elites ({n_elites}) must be <= n_samples ({n_samples})")
 
 
-def check_counts(**values: Any) -> list[int]:
-    """Each keyword argument as an int >= 1 (sizes and iteration counts), in order."""
-    return [check_int(name, value, 1) for name, value in values.items()]
-
-
 _PROBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
