@@ -139,9 +139,9 @@ def train_pusht(args: Args) -> dict[str, Any]:
         # gym-pusht's resets and 300-step episodes, relative actions (the data of the shipped
         # file); the model plans in the default registration (reachable goals)
         {"obs_type": "state", "relative": True, "task": "pusht"},
-        n_steps=120_000,
+        n_steps=400_000,  # 120k and 40 epochs: 1-step error 0.0038, CEM 65% of 40 tuning episodes
         val_steps=5_000,
-        epochs=40,
+        epochs=60,
         batch_size=256,
         lr=1e-3,
         horizon=3,

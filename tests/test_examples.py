@@ -1,4 +1,4 @@
-"""Every script in ``examples/`` runs end to end at a tiny size (issue 8: the reproductions keep
+"""Every script in ``examples/`` runs end to end at a tiny size (the reproductions keep
 working; their full-size numbers are in docs/results.md)."""
 
 from __future__ import annotations
