@@ -147,9 +147,9 @@ class MPCAgent:
     its last action, is the ``init_actions`` of the env's next plan; a planner's
     ``PlanResult.carry`` (iCEM's kept elites) comes back with the env's next plan.
     ``episode_start[i]`` (or :meth:`reset`) clears env ``i``'s queue, warm start and carry. Envs
-    that need a plan at the same
-    call are planned together in one batched ``plan`` call. ``deterministic`` is accepted for
-    SB3 compatibility; the plan is whatever the planner returns.
+    that need a plan at the same call are planned together in one batched ``plan`` call.
+    ``deterministic`` is accepted for SB3 compatibility; the plan is whatever the planner
+    returns.
     """
 
     def __init__(

@@ -139,9 +139,14 @@ def _checked(check: Callable[[str, Any], Any], default: Any) -> Any:
     return field(default=default, metadata={"check": check})
 
 
-def count(default: int, low: int = 1) -> Any:
-    """A planner field holding an int-like value (Python or NumPy integer) ``>= low``."""
-    return _checked(lambda name, v: check_int(name, v, low), default)
+def count(default: int | None, low: int | None = 1, *, optional: bool = False) -> Any:
+    """A planner field holding an int-like value (Python or NumPy integer) ``>= low``;
+    ``optional`` also takes ``None``."""
+
+    def check(name: str, value: Any) -> int | None:
+        return None if optional and value is None else check_int(name, value, low)
+
+    return _checked(check, default)
 
 
 def real(
@@ -160,6 +165,18 @@ def real(
         if optional and value is None:
             return None
         return check_f32(name, check_real(name, value, low, high, strict=strict))
+
+    return _checked(check, default)
+
+
+def fraction(default: float) -> Any:
+    """A planner field holding a number in ``[0, 1)`` (a momentum, a correlation)."""
+
+    def check(name: str, value: Any) -> float:
+        v = check_real(name, value)
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        return v
 
     return _checked(check, default)
 
@@ -196,7 +213,8 @@ class PlannerConfig:
     """Base of the library's planners: a frozen, keyword-only dataclass of settings.
 
     Every field is checked in ``__post_init__`` by the validator it was declared with
-    (:func:`count`, :func:`real`, :func:`positive`, :func:`choice`, :func:`flag`), then by the
+    (:func:`count`, :func:`real`, :func:`fraction`, :func:`positive`, :func:`choice`,
+    :func:`flag`), then by the
     class's :meth:`check` for rules across fields; a bad value raises ``ValueError`` naming the
     field. Settings cannot change after construction: ``dataclasses.replace(planner, x=...)``
     makes a new planner (with a fresh random stream), which is how sweeps vary one setting.

@@ -45,13 +45,11 @@ class CEM(base.PlannerConfig):
     iterations: int = base.count(30)
     init_std: float = base.positive(1.0)
     min_std: float = base.real(0.0, 0.0)
-    momentum: float = base.real(0.0, 0.0, 1.0)
+    momentum: float = base.fraction(0.0)
     init_weight: float = base.real(0.5, 0.0, 1.0)
 
     def check(self) -> None:
         base.check_elites(self.n_elites, self.n_samples)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
     @torch.no_grad()
     def _plan(

@@ -105,7 +105,7 @@ class GRASP(base.PlannerConfig):
     noise_until: float = base.real(1.0, 0.0, 1.0, strict=True)
     init_noise: float = base.real(0.1, 0.0)
     sync_every: int = base.count(100, low=0)
-    sync_steps: int | None = None
+    sync_steps: int | None = base.count(None, low=0, optional=True)
     lr_sync: float = base.real(0.1, 0.0)
     stop_gradient: bool = base.flag(True)
     action_noise: float = base.real(0.0, 0.0)
@@ -122,8 +122,6 @@ class GRASP(base.PlannerConfig):
     noise_device: ClassVar[str | None] = "cpu"  # noise drawn on the CPU: plans device-independent
 
     def check(self) -> None:
-        if self.sync_steps is not None:
-            base.check_int("sync_steps", self.sync_steps, 0)
         if self.sync_elites > self.sync_samples:
             raise ValueError(
                 f"sync_elites must be at most sync_samples ({self.sync_samples}), got "

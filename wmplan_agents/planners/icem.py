@@ -89,14 +89,12 @@ class ICEM(base.PlannerConfig):
     noise_beta: float = base.real(2.0, 0.0)
     keep_elites: float = base.real(0.3, 0.0, 1.0)
     population_decay: float = base.real(1.25, 1.0)
-    momentum: float = base.real(0.1, 0.0, 1.0)
+    momentum: float = base.fraction(0.1)
     init_std: float = base.positive(0.5)
     init_weight: float = base.real(0.5, 0.0, 1.0)
 
     def check(self) -> None:
         base.check_elites(self.n_elites, self.n_samples)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
 
     def population(self, iteration: int) -> int:
         """``N_i = max(N * gamma^-i, 2K)`` (capped at ``N``)."""

@@ -62,7 +62,7 @@ class MPPI(base.PlannerConfig):
     iterations: int = base.count(30)
     temperature: float = base.positive(1.0)
     noise_std: float = base.positive(0.2)
-    noise_smoothing: float = base.real(0.5, 0.0, 1.0)
+    noise_smoothing: float = base.fraction(0.5)
     discrete_floor: float = base.real(0.05, 0.0, 1.0)
 
     def check(self) -> None:
@@ -72,8 +72,6 @@ class MPPI(base.PlannerConfig):
                 f"smallest normal number) so that -cost / temperature stays finite, got "
                 f"{self.temperature!r}"
             )
-        if self.noise_smoothing >= 1.0:
-            raise ValueError(f"noise_smoothing must be in [0, 1), got {self.noise_smoothing}")
 
     def _weights(self, cost: Tensor) -> Tensor:
         """``softmax(-cost / temperature)`` over samples, ``[B, N]``; ``+inf`` -> 0 (softmax
