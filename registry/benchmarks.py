@@ -23,6 +23,18 @@ BENCHMARK_ENVS: dict[str, EnvSetup] = {
         {"obs_type": "state", "relative": True, "goal": "reachable", "terminate_on_success": False},
         True,
     ),
+    # the shipped pixel model's setting (64x64 images; the model plans from images alone)
+    "pusht-pixels": EnvSetup(
+        "WMPlan/PushT-v0",
+        {
+            "obs_type": "pixels",
+            "image_size": 64,
+            "relative": True,
+            "goal": "reachable",
+            "terminate_on_success": False,
+        },
+        True,
+    ),
     "wallsingle": EnvSetup(
         "WMPlan/WallSingle-v0", {"obs_type": "state", "terminate_on_success": False}, False
     ),

@@ -52,7 +52,7 @@ def test_registry_and_settings_errors():
         make_settings("grasp-table2", noise_scales=(0.0, 2.0))
 
 
-@pytest.mark.parametrize("env", ["wallsingle", "pusht"])
+@pytest.mark.parametrize("env", ["wallsingle", "pusht", "pusht-pixels"])
 def test_goals_are_reached_by_their_own_actions_and_not_by_standing_still(env):
     horizon = 10
     problems = make_problems(env, horizon, [11, 12, 13])
@@ -64,6 +64,10 @@ def test_goals_are_reached_by_their_own_actions_and_not_by_standing_still(env):
     np.testing.assert_array_equal(again.goal_states, problems.goal_states)
     if env == "wallsingle":  # 10 random-walk steps leave the 4.5 success radius here
         assert not zero_action_success(problems).any()
+    if env == "pusht-pixels":  # images to plan from, states to score (the state env's test)
+        assert problems.start_obs.shape == (3, 64, 64, 3) and problems.start_obs.dtype == np.uint8
+        state_twin = make_problems("pusht", horizon, [11, 12, 13])
+        np.testing.assert_array_equal(state_twin.goal_states, problems.goal_states)
     with pytest.raises(ValueError, match="expected 3"):
         execute(problems, problems.goal_actions[:2])
 

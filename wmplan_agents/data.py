@@ -171,16 +171,20 @@ class Dataset:
         return self.episodes[starts]
 
     def batch(self, starts: np.ndarray, length: int, device: Any = None) -> dict[str, Tensor]:
-        """``{"obs": [B, L+1, *obs], "actions": [B, L, a]}`` (float32) for windows at ``starts``."""
+        """``{"obs": [B, L+1, *obs], "actions": [B, L, a]}`` for windows at ``starts`` (float32;
+        uint8 images ``[H, W, C]`` stay uint8, a quarter of the memory, and the pixel models
+        scale them), plus ``"states"`` ``[B, L+1, s]`` when the dataset has them."""
         rows = np.asarray(starts)[:, None] + np.arange(length)[None, :]
         obs = np.concatenate([self.observations[rows[:, :1]], self.next_observations[rows]], 1)
         acts = self.actions[rows]
+        images = obs.dtype == np.uint8 and obs.ndim == 5
+        obs_dtype = torch.uint8 if images else torch.float32
         if isinstance(self.action_space, gym.spaces.Discrete):
             n, start = int(self.action_space.n), int(self.action_space.start)
             acts = np.eye(n, dtype=np.float32)[acts.astype(np.int64) - start]
         acts = acts.reshape(len(rows), length, -1)
         out = {
-            "obs": torch.as_tensor(obs, dtype=torch.float32, device=device),
+            "obs": torch.as_tensor(obs, dtype=obs_dtype, device=device),
             "actions": torch.as_tensor(acts, dtype=torch.float32, device=device),
         }
         if self.states is not None and self.next_states is not None:

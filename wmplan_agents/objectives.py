@@ -11,6 +11,7 @@ Every random draw comes from the ``torch.Generator`` passed in by the training l
 * :class:`EnergyRegression`: MSE of a model's energy to a target energy.
 * :class:`InfoNCE`: contrastive metric alignment between ``z_t`` and ``z_{t+1}``.
 * :class:`Reconstruction`: pixel reconstruction for models with a decoder.
+* :class:`StateAnchor`: ties a model's first latent coordinates to the true state.
 * :class:`LatentVariance`: VICReg's variance hinge, keeps every latent dimension's spread at 1.
 * :class:`MotionKeypoints`: puts a keypoint model's keypoints on what moves between frames.
 
@@ -364,6 +365,51 @@ class Reconstruction(Objective):
             f"Reconstruction(change_weight={self.change_weight:g}, "
             f"predict_steps={self.predict_steps})"
         )
+
+
+class StateAnchor(Objective):
+    """Anchor a model's latent to the true state (needs a batch with ``"states"``, which
+    :func:`~wmplan_agents.data.collect` stores, and a model with ``anchor(z)`` and
+    ``anchor_target(states)``, such as :class:`~wmplan_agents.models.ConvStateWorldModel`):
+    the MSE between ``model.anchor(z)`` and ``model.anchor_target(state)`` for the encoded first
+    frame and for each of the ``horizon`` open-loop predictions ``step^j(encode(o_0))``,
+    averaged. Anchoring the predictions too keeps the state readable from the predictor's
+    latents, which is what a planner scores.
+    """
+
+    name = "anchor"
+
+    def __init__(self, horizon: int = 1) -> None:
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
+            raise ValueError(f"horizon must be a non-negative integer, got {horizon!r}")
+        self.horizon = horizon
+
+    def window(self, model: WorldModel) -> int:
+        return max(1, self.horizon) * action_repeat(model)
+
+    def __call__(
+        self, model: WorldModel, batch: dict[str, Tensor], generator: torch.Generator
+    ) -> Losses:
+        if "states" not in batch:
+            raise ValueError("StateAnchor needs the dataset's true states (batch['states'])")
+        if not hasattr(model, "anchor_target"):
+            raise ValueError(
+                f"StateAnchor needs a model with anchor_target (ConvStateWorldModel), "
+                f"got {type(model).__name__}"
+            )
+        k, h = action_repeat(model), self.horizon
+        target = model.anchor_target(batch["states"][:, : h * k + 1 : k])  # [B, h + 1, F]
+        z = model.encode(batch["obs"][:, 0])
+        loss = ((model.anchor(z) - target[:, 0]) ** 2).mean()
+        if h:
+            acts = model_actions(model, batch["actions"], h)
+            for t in range(h):
+                z = model.step(z, acts[:, t])
+                loss = loss + ((model.anchor(z) - target[:, t + 1]) ** 2).mean()
+        return {"loss": loss / (h + 1)}
+
+    def __repr__(self) -> str:
+        return f"StateAnchor(horizon={self.horizon})"
 
 
 class MotionKeypoints(Objective):

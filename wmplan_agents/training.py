@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from wmplan_agents.contracts import (
     Normalized,
@@ -120,9 +121,10 @@ def train(
     after each epoch the validation loss is measured and the best weights are kept; training
     stops after ``patience`` epochs without improvement and the best weights are restored.
     Before training, ``model.fit_normalization`` (if the model has it) sees up to 20,000
-    training windows. Shuffling and the objectives' noise come from generators seeded by
-    ``seed``, so the same model, data and seed give the same weights. ``plot_path``: where to save
-    the loss curves (PNG, needs matplotlib). A model that does not say which env it is for
+    training windows (fewer for large observations such as images: about 256 MB of them).
+    Shuffling and the objectives' noise come from generators seeded by ``seed``, so the same
+    model, data and seed give the same weights. ``plot_path``: where to save the loss curves
+    (PNG, needs matplotlib). A model that does not say which env it is for
     (``model.env_id``) learns it from the dataset's ``meta`` (:func:`~wmplan_agents.data.collect`
     records it), so the trained model gets that env's presets and checks.
     """
@@ -153,6 +155,16 @@ def train(
     return result
 
 
+def _normalization_windows(dataset: Any, length: int, norm_len: int) -> int:
+    """How many windows ``fit_normalization`` sees: 20,000, fewer for large observations (about
+    256 MB of observations at most, at least 512 windows)."""
+    row = getattr(dataset, "observations", None)
+    if row is None or len(row) == 0:
+        return 20_000
+    per_window = (max(length, norm_len) + 1) * np.asarray(row[0]).size * 4
+    return int(min(20_000, max(512, (256 << 20) // per_window)))
+
+
 def _fit(
     model: torch.nn.Module,
     dataset: Any,
@@ -177,7 +189,9 @@ def _fit(
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     if fit_normalization and isinstance(model, Normalized):
-        idx = train_starts[rng.permutation(len(train_starts))[:20_000]]
+        idx = train_starts[
+            rng.permutation(len(train_starts))[: _normalization_windows(dataset, length, norm_len)]
+        ]
         model.fit_normalization(dataset.batch(idx, max(length, norm_len), device=device))
 
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -302,3 +316,41 @@ def prediction_error(
         mse.append(float((((z - zt[:, t]) ** 2) / var).mean()))
         base.append(float((((z0 - zt[:, t]) ** 2) / var).mean()))
     return PredictionError(mse=mse, no_change_mse=base)
+
+
+@torch.no_grad()
+def state_readout_error(model: Any, dataset: Any, horizon: int) -> tuple[Tensor, Tensor]:
+    """How well the state can be read from a state-anchored model's latents (e.g.
+    :class:`~wmplan_agents.models.ConvStateWorldModel`; needs ``to_state`` and
+    ``state_features``) on a dataset with true states: ``(model, no_change)``, each
+    ``[horizon + 1, F]``, the mean absolute error of every state feature (angles as cos/sin) read
+    by ``to_state`` from the encoded first frame (row 0) and from the latent after ``t``
+    open-loop model steps (row ``t``), against the true state's features; ``no_change`` reads
+    the first frame's latent at every step."""
+    if not (hasattr(model, "to_state") and hasattr(model, "state_features")):
+        raise ValueError(
+            f"{type(model).__name__} has no to_state/state_features (a state-anchored model)"
+        )
+    if getattr(dataset, "states", None) is None:
+        raise ValueError("the dataset has no true states")
+    k = action_repeat(model)
+    starts = dataset.window_starts(horizon * k)
+    if len(starts) == 0:
+        raise ValueError(f"no window of {horizon * k} env steps in the dataset")
+    device = next(model.parameters()).device
+    errs, base = [], []
+    for i in range(0, len(starts), 256):
+        batch = dataset.batch(starts[i : i + 256], horizon * k, device)
+        true = model.state_features(batch["states"][:, ::k])  # [B, horizon + 1, F]
+        z = z0 = model.encode(batch["obs"][:, 0])
+        acts = model_actions(model, batch["actions"], horizon)
+        rows, rows_base = [], []
+        for t in range(horizon + 1):
+            if t:
+                z = model.step(z, acts[:, t - 1])
+            rows.append((model.to_state(z) - true[:, t]).abs().sum(0))
+            rows_base.append((model.to_state(z0) - true[:, t]).abs().sum(0))
+        errs.append(torch.stack(rows))
+        base.append(torch.stack(rows_base))
+    n = len(starts)
+    return sum(errs) / n, sum(base) / n

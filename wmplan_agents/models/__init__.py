@@ -1,7 +1,7 @@
 """World models: the ground truth of envs with known dynamics, and learned models."""
 
 from wmplan_agents.models.contrastive import ContrastiveEncoder
-from wmplan_agents.models.conv import ConvWorldModel
+from wmplan_agents.models.conv import ConvStateWorldModel, ConvWorldModel
 from wmplan_agents.models.energy import EnergyMLP
 from wmplan_agents.models.features import AngleFeatureDynamics
 from wmplan_agents.models.ground_truth import GroundTruthModel, ground_truth
@@ -15,6 +15,7 @@ __all__ = [
     "HELM",
     "AngleFeatureDynamics",
     "ContrastiveEncoder",
+    "ConvStateWorldModel",
     "ConvWorldModel",
     "EnergyMLP",
     "GroundTruthModel",

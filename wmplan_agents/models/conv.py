@@ -89,6 +89,15 @@ class ConvWorldModel(ImageWorldModel):
     and the latent holds the expected ``(x, y)`` in ``[-1, 1]`` of each (a spatial softmax),
     so the position of a small moving object is a few latent coordinates that move linearly
     with it instead of a tiny change spread over features dominated by the background.
+    ``keypoint_layers`` adds dilated 3x3 convolutions (dilation 1, 2, 4, ...) to that branch, so
+    a heat map can tell parts of a larger object apart; ``keypoint_channels`` sets its width
+    (default ``channels``).
+
+    ``backbone=PATH`` replaces the conv encoder by a frozen pretrained vision model loaded from
+    a local directory (a ``transformers`` ViT or DINOv2 saved with ``save_pretrained``; nothing
+    is downloaded) and a trainable linear map from its features
+    (:mod:`wmplan_agents.models.backbone`; needs ``wmplan[vit]``). The checkpoint records the
+    path, not the backbone's weights.
 
     ``H`` and ``W`` must be divisible by ``2 ** n_layers``. Satisfies
     :class:`~wmplan_agents.contracts.WorldModel`.
@@ -107,6 +116,9 @@ class ConvWorldModel(ImageWorldModel):
         action_repeat: int = 1,
         decoder: bool = True,
         keypoints: int = 0,
+        keypoint_layers: int = 0,
+        keypoint_channels: int = 0,
+        backbone: str | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -130,18 +142,33 @@ class ConvWorldModel(ImageWorldModel):
         )
         if keypoints:  # only recorded when on, so older checkpoints' configs stay valid
             self._config["keypoints"] = int(keypoints)
+        for name, value in (("keypoint_layers", keypoint_layers),
+                            ("keypoint_channels", keypoint_channels)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+            if value:
+                self._config[name] = int(value)
+        if backbone is not None:
+            self._config["backbone"] = str(backbone)
         self.latent_size = int(latent_dim) + 2 * int(keypoints)
         self._feat = (channels, h // 2**n_layers, w // 2**n_layers)
         n_feat = channels * self._feat[1] * self._feat[2]
         with seeded(seed):
-            self.encoder = downsampling_encoder(c, channels, n_layers, n_feat, latent_dim)
+            if backbone is None:
+                self.encoder = downsampling_encoder(c, channels, n_layers, n_feat, latent_dim)
+            else:  # a frozen pretrained backbone from a local path, a trainable linear map
+                from wmplan_agents.models.backbone import BackboneEncoder
+
+                self.encoder = BackboneEncoder(backbone, latent_dim)
             self.keypoint_net: nn.Module | None = None
             if keypoints:  # half-resolution heat maps -> expected (x, y) of each (spatial softmax)
-                self.keypoint_net = nn.Sequential(
-                    nn.Conv2d(c, channels, 4, 2, 1),
-                    nn.SiLU(),
-                    nn.Conv2d(channels, keypoints, 3, 1, 1),
-                )
+                kp: list[nn.Module] = [nn.Conv2d(c, keypoint_channels or channels, 4, 2, 1)]
+                width = keypoint_channels or channels
+                for i in range(keypoint_layers):  # dilations 1, 2, 4, ...: a wider view
+                    d = 2**i
+                    kp += [nn.SiLU(), nn.Conv2d(width, width, 3, 1, d, dilation=d)]
+                kp += [nn.SiLU(), nn.Conv2d(width, keypoints, 3, 1, 1)]
+                self.keypoint_net = nn.Sequential(*kp)
             size = self.latent_size
             self.predictor = make_mlp(size + action_dim(self), size, hidden, depth)
             self.decoder: nn.Module | None = None
@@ -180,3 +207,113 @@ class ConvWorldModel(ImageWorldModel):
         if self.decoder is not None:
             return Reconstruction() + Prediction(horizon=1)
         return InfoNCE() + Prediction(horizon=1)
+
+
+class ConvStateWorldModel(ConvWorldModel):
+    """A :class:`ConvWorldModel` whose latent is trained to hold the env's state.
+
+    The dataset's true states (``collect`` stores them) anchor the latent during training: a
+    linear readout of the latent is trained to equal the standardised state features (each
+    entry of ``angle_dims`` as a ``(cos, sin)`` pair, so ``F = state_dim + len(angle_dims)``
+    features; ``state_dim``: how many leading entries of the dataset's states, e.g. Push-T's 5
+    pose entries without the agent's velocity, which one image does not show), for the encoded
+    frames and for the predictor's open-loop latents alike
+    (:class:`~wmplan_agents.objectives.StateAnchor`). The state is supervision, never an input:
+    the model plans from images alone. With ``keypoints=K`` (recommended for objects a few
+    pixels wide) the latent holds the expected image positions of ``K`` learned heat maps, in
+    which positions, and the cos/sin of a rigid body's angle, are linear.
+
+    Satisfies :class:`~wmplan_agents.contracts.StateDecoder` (``to_state`` returns the state
+    features; ``raw_dim`` and ``angle_dims`` say how to read them back, as for
+    :class:`~wmplan_agents.models.AngleFeatureDynamics`) and
+    :class:`~wmplan_agents.contracts.Normalized` (the state statistics, fitted by ``train``).
+    Other arguments as :class:`ConvWorldModel`; ``latent_size`` must exceed ``F``.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int] | list[int],
+        action_space: gym.spaces.Space,
+        *,
+        state_dim: int,
+        angle_dims: tuple[int, ...] | list[int] = (),
+        **kwargs: Any,
+    ) -> None:
+        dims = tuple(int(d) for d in angle_dims)
+        if isinstance(state_dim, bool) or not isinstance(state_dim, int) or state_dim < 1:
+            raise ValueError(f"state_dim must be a positive integer, got {state_dim!r}")
+        if any(not 0 <= d < state_dim for d in dims) or len(set(dims)) != len(dims):
+            raise ValueError(
+                f"angle_dims must be distinct indices in [0, state_dim={state_dim}), "
+                f"got {angle_dims!r}"
+            )
+        n_feat = state_dim + len(dims)
+        size = int(kwargs.get("latent_dim", 32)) + 2 * int(kwargs.get("keypoints", 0))
+        if size <= n_feat:
+            raise ValueError(
+                f"the latent (latent_dim + 2 * keypoints = {size}) must exceed the {n_feat} "
+                "state features"
+            )
+        kwargs.setdefault("decoder", False)
+        super().__init__(obs_shape, action_space, **kwargs)
+        self.raw_dim, self.angle_dims, self.n_state_features = int(state_dim), dims, n_feat
+        self._keep = [i for i in range(state_dim) if i not in dims]
+        self._config.update(state_dim=int(state_dim), angle_dims=list(dims))
+        with seeded(int(kwargs.get("seed", 0)) + 1):
+            self.readout = nn.Linear(self.latent_size, n_feat)
+        self.register_buffer("state_mean", torch.zeros(n_feat))
+        self.register_buffer("state_std", torch.ones(n_feat))
+
+    @property
+    def normalization_window(self) -> int:
+        """Env steps per window that :meth:`fit_normalization` needs (one model step)."""
+        return self.action_repeat
+
+    def state_features(self, states: Tensor) -> Tensor:
+        """True states ``[..., >= state_dim]`` -> features ``[..., F]`` of their first
+        ``state_dim`` entries (angles as cos/sin)."""
+        if states.shape[-1] < self.raw_dim:
+            raise ValueError(
+                f"expected states with at least {self.raw_dim} entries, got shape "
+                f"{list(states.shape)}"
+            )
+        x = states[..., : self.raw_dim].to(self.state_mean.dtype)
+        if self.angle_dims:
+            ang = x[..., list(self.angle_dims)]
+            trig = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-1).flatten(-2)
+            x = torch.cat([x[..., self._keep], trig], dim=-1)
+        return x
+
+    @torch.no_grad()
+    def fit_normalization(self, batch: dict[str, Tensor]) -> None:
+        """The state features' mean and std from ``batch["states"]`` (``collect`` stores the
+        states; a dataset without them raises)."""
+        if "states" not in batch:
+            raise ValueError(
+                "ConvStateWorldModel trains on the true states; the dataset has none "
+                "(collect them with wmplan_agents.data.collect)"
+            )
+        feats = self.state_features(batch["states"]).reshape(-1, self.n_state_features)
+        std = feats.std(0)
+        self.state_mean.copy_(feats.mean(0))
+        self.state_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def anchor_target(self, states: Tensor) -> Tensor:
+        """The standardised features ``[..., F]`` the readout of a state's latent should give."""
+        return (self.state_features(states) - self.state_mean) / self.state_std
+
+    def anchor(self, z: Tensor) -> Tensor:
+        """The readout ``[..., F]`` of latents ``[..., latent_size]`` (standardised units)."""
+        return self.readout(z)
+
+    def to_state(self, z: Tensor) -> Tensor:
+        """Latents ``[B, latent_size]`` -> state features ``[B, F]`` (angles as cos/sin)."""
+        return self.anchor(z) * self.state_std + self.state_mean
+
+    def default_objective(self) -> Any:
+        """The state anchor and latent prediction, both over 3 model steps; the prediction
+        loss trains the predictor only (``detach_input``): reaching the encoder, it drove the
+        unanchored coordinates to constants (a collapsed latent, see docs/notes)."""
+        from wmplan_agents.objectives import Prediction, StateAnchor
+
+        return StateAnchor(horizon=3) + Prediction(horizon=3, detach_input=True)

@@ -23,7 +23,15 @@ from wmplan_agents.reproduce.open_loop import (
 )
 
 # The env id whose shipped model each table env plans with (the catalogue's benchmark envs).
-MODEL_IDS = {name: BENCHMARK_ENVS[name].env_id for name in GRASP_TABLE_ENVS}
+# the tables' envs with a shipped model -> its env id (and, below, its observation type)
+MODEL_IDS = {name: BENCHMARK_ENVS[name].env_id for name in (*GRASP_TABLE_ENVS, "pusht-pixels")}
+
+
+def obs_type(env: str) -> str:
+    """The observation type the shipped model of the table env ``env`` reads."""
+    return str(BENCHMARK_ENVS[env].kwargs.get("obs_type", "state"))
+
+
 PLANNERS = ("cem", "latco", "gd", "grasp")  # the paper's row order
 LABELS = {"cem": "CEM", "latco": "LatCo", "gd": "GD", "grasp": "GRASP"}
 
@@ -33,7 +41,7 @@ def preset_kwargs(planner: str, env: str, kwargs: dict[str, Any]) -> dict[str, A
     same settings an MPC agent gets; e.g. GRASP's Adam step rule on Push-T)."""
     from registry.presets import resolve_preset
 
-    return {**resolve_preset(planner, MODEL_IDS[env], "state").kwargs, **kwargs}
+    return {**resolve_preset(planner, MODEL_IDS[env], obs_type(env)).kwargs, **kwargs}
 
 
 def check_horizons(horizons: tuple[int, ...]) -> None:
@@ -110,7 +118,7 @@ def load_model(env: str) -> Any:
 
     if env not in MODEL_IDS:
         raise ValueError(f"unknown env {env!r}; expected one of {sorted(MODEL_IDS)}")
-    return load_pretrained(MODEL_IDS[env])
+    return load_pretrained(MODEL_IDS[env], obs_type(env))
 
 
 def run_grid(

@@ -116,6 +116,18 @@ def _make(env_name: str, horizon: int) -> Any:
     return gym.make(setup.env_id, **kwargs).unwrapped
 
 
+def _scorer(env_name: str, horizon: int, env: Any) -> Any:
+    """What scores states: ``env`` itself, or for an env with pixel observations (whose success
+    test reads states from ``info``) the same env with state observations."""
+    if ENVS[env_name].kwargs.get("obs_type", "state") == "state":
+        return env
+    twin = dict(ENVS[env_name].kwargs, obs_type="state")
+    twin.pop("image_size", None)
+    if ENVS[env_name].goal_from_env:
+        twin["goal_steps"] = horizon
+    return gym.make(ENVS[env_name].env_id, **twin).unwrapped
+
+
 def _success(env: Any, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return np.asarray(env.compute_success(state, goal), dtype=bool)
 
@@ -156,7 +168,8 @@ def make_problems(env_name: str, horizon: int, seeds: list[int]) -> Problems:
     env.close()
     goal_states_arr = np.stack(goal_states).astype(np.float64)
     start_arr = np.stack(start)
-    starts_ok = _success(env, np.stack(start_states), goal_states_arr)
+    scorer = _scorer(env_name, horizon, env)
+    starts_ok = _success(scorer, np.stack(start_states), goal_states_arr)
     return Problems(
         env_name,
         horizon,
@@ -175,6 +188,7 @@ def execute(problems: Problems, env_actions: np.ndarray) -> tuple[np.ndarray, np
     if len(env_actions) != problems.n:
         raise ValueError(f"got actions for {len(env_actions)} problems, expected {problems.n}")
     env = _make(problems.env_name, problems.horizon)
+    scorer = _scorer(problems.env_name, problems.horizon, env)
     final = np.zeros(problems.n, dtype=bool)
     anytime = np.zeros(problems.n, dtype=bool)
     for i in range(problems.n):
@@ -183,9 +197,9 @@ def execute(problems: Problems, env_actions: np.ndarray) -> tuple[np.ndarray, np
         for action in env_actions[i]:
             _, _, _, _, info = env.step(action)
             state = np.asarray(info["state"], dtype=np.float64)
-            hit = hit or bool(_success(env, state, problems.goal_states[i]))
+            hit = hit or bool(_success(scorer, state, problems.goal_states[i]))
         end = np.asarray(info["state"], dtype=np.float64)
-        final[i] = bool(_success(env, end, problems.goal_states[i]))
+        final[i] = bool(_success(scorer, end, problems.goal_states[i]))
         anytime[i] = hit
     env.close()
     return final, anytime
@@ -487,8 +501,9 @@ def _run_cell(job: CellJob) -> Cell:
             pred = contracts.rollout(model, z0, result.actions)[:, -1]
         decoded = decode_state(model, pred)
         env = _make(problems.env_name, problems.horizon)
+        scorer = _scorer(problems.env_name, problems.horizon, env)
         model_ok = (
-            None if decoded is None else _success(env, decoded, problems.goal_states).tolist()
+            None if decoded is None else _success(scorer, decoded, problems.goal_states).tolist()
         )
         env.close()
         rung_model_ok.append(0 if model_ok is None else int(np.sum(model_ok)))
