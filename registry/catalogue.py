@@ -49,6 +49,9 @@ GRASP_WALL_FRAMESKIP = {
 # distance and execute it before replanning; a receding final cost would never arrive.
 add_preset("*", PUSHT, "state", Preset(horizon=5, replan_every=5))
 add_preset("icem", PUSHT, "state", Preset(kwargs={"iterations": 10}))  # 3 are too few here
+# the shipped pixel model plans the same way (5 env steps per model action)
+add_preset("*", PUSHT, "pixels", Preset(horizon=5, replan_every=5))
+add_preset("icem", PUSHT, "pixels", Preset(kwargs={"iterations": 10}))
 
 
 # -- MiniGrid (shipped contrastive model): GRASP needs state noise at the latent's scale (unit
@@ -66,6 +69,7 @@ DEFAULT_PROBLEMS: tuple[tuple[str, str, str, str, dict[str, float]], ...] = (
     ("RuggedLandscape (ground truth)", RUGGED, "state", "ground-truth", {"*": 0.95}),
     ("WallSingle (ground truth)", WALL, "state", "ground-truth", {"*": 0.95}),
     ("Push-T (shipped state model)", PUSHT, "state", "pretrained", _CG),
+    ("Push-T (shipped pixel model)", PUSHT, "pixels", "pretrained", {"cem": 0.6, "grasp": 0.6}),
     ("WallSingle (shipped state model)", WALL, "state", "pretrained", _CG),
     ("WallSingle (shipped pixel model)", WALL, "pixels", "pretrained", {"cem": 0.6, "grasp": 0.6}),
     ("PointMaze (shipped state model)", MAZE, "state", "pretrained", _CG),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 SHIPPED_MODELS: dict[tuple[str, str], str] = {
     ("WMPlan/PushT-v0", "state"): "pusht_state",
+    ("WMPlan/PushT-v0", "pixels"): "pusht_pixels",
     ("WMPlan/WallSingle-v0", "state"): "wallsingle_state",
     ("WMPlan/WallSingle-v0", "pixels"): "wallsingle_pixels",
     ("WMPlan/PointMaze-v0", "state"): "pointmaze_state",

@@ -3,8 +3,9 @@
 Usage::
 
     python scripts/train_pretrained.py                 # every shipped model
-    python scripts/train_pretrained.py --only pusht    # one of: pusht, wall_state,
-                                                        # wall_pixels, pointmaze, minigrid
+    python scripts/train_pretrained.py --only pusht    # one of: pusht, pusht_pixels,
+                                                        # wall_state, wall_pixels, pointmaze,
+                                                        # minigrid
     python scripts/train_pretrained.py --out-dir /tmp/models --threads 2
 
 One function per model below: collect data with the env's data-like policy
@@ -17,6 +18,7 @@ gives the same weights (up to floating-point differences across CPUs/thread coun
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +33,7 @@ from wmplan_agents.checkpoint import save
 from wmplan_agents.contracts import set_model_env
 from wmplan_agents.data import Dataset, collect
 from wmplan_agents.models.contrastive import ContrastiveEncoder
+from wmplan_agents.models.conv import ConvStateWorldModel
 from wmplan_agents.models.features import AngleFeatureDynamics
 from wmplan_agents.models.keypoint import KeypointWorldModel
 from wmplan_agents.models.mlp import MLPDynamics
@@ -86,6 +89,7 @@ def _fit(
     objective: Any,
     args: Args,
     check_horizon: int = 5,
+    extra: Callable[[torch.nn.Module, Recipe, Args], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Collect, train, validate on fresh data and save ``name``; return the metadata."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -120,6 +124,8 @@ def _fit(
         "fresh_val_mse": [round(v, 6) for v in err.mse],
         "fresh_no_change_mse": [round(v, 6) for v in err.no_change_mse],
     }
+    if extra is not None:
+        meta.update(extra(model, recipe, args))
     set_model_env(model, recipe.env_id, recipe.model_env_kwargs or recipe.env_kwargs)
     save(model, args.out_dir / name, metadata=meta)
     print(
@@ -159,6 +165,75 @@ def train_pusht(args: Args) -> dict[str, Any]:
         seed=args.seed,
     )
     return _fit("pusht_state", model, recipe, Prediction(horizon=recipe.horizon), args)
+
+
+@torch.no_grad()
+def pusht_pose_errors(model: Any, recipe: Recipe, args: Args, steps: int = 5) -> dict[str, Any]:
+    """Median pose errors of the state read back from the latent (``to_state``) on fresh data
+    (seed + 2000): the encoded frame, then each open-loop model step. ``position``: the norm
+    of the 4-d agent-and-block position error (the success test needs < 20); ``angle_deg``:
+    the block angle's error in degrees (< 20)."""
+
+    data = _data(recipe, args.seed + 2000, 3_000, progress=False)
+    k = model.action_repeat
+    batch = data.batch(data.window_starts(steps * k)[::5], steps * k)
+    z = model.encode(batch["obs"][:, 0])
+    acts = batch["actions"].reshape(len(z), steps, -1)  # k env actions per model action
+    position, angle = [], []
+    for t in range(steps + 1):
+        if t:
+            z = model.step(z, acts[:, t - 1])
+        feats, true = model.to_state(z).double(), batch["states"][:, t * k].double()
+        position.append(float((feats[:, :4] - true[:, :4]).norm(dim=-1).median()))
+        d = torch.atan2(feats[:, 5], feats[:, 4]) - true[:, 4]
+        d = torch.remainder(d + math.pi, 2 * math.pi) - math.pi
+        angle.append(math.degrees(float(d.abs().median())))
+    print(
+        "pose error (median), encoder / 1 / ... / 5 model steps: position "
+        + " / ".join(f"{v:.1f}" for v in position)
+        + "; angle (deg) "
+        + " / ".join(f"{v:.1f}" for v in angle)
+    )
+    return {
+        "fresh_pose_seed": args.seed + 2000,
+        "fresh_pose_error_position": [round(v, 2) for v in position],
+        "fresh_pose_error_angle_deg": [round(v, 2) for v in angle],
+    }
+
+
+def train_pusht_pixels(args: Args) -> dict[str, Any]:
+    """Push-T, 64x64 pixels, relative actions, action_repeat 5 (pushing-policy data): a conv
+    encoder with 8 spatial-softmax keypoints and a 32-d latent (16 conv features + 16 keypoint
+    coordinates), anchored to the true pose (agent xy, block xy, angle) during training
+    (ConvStateWorldModel); it plans from images alone."""
+    recipe = Recipe(
+        "WMPlan/PushT-v0",
+        {"obs_type": "pixels", "image_size": 64, "relative": True, "task": "pusht"},
+        n_steps=130_000,  # 430 episodes; 30k steps (100 episodes) left the encoder 30 px off
+        val_steps=2_000,
+        epochs=7,  # sized to the 30-minute budget on 2 cores (about 3.5 minutes an epoch)
+        batch_size=128,
+        lr=2e-3,
+        horizon=3,
+        model_env_kwargs={"obs_type": "pixels", "image_size": 64, "relative": True},
+    )
+    space = gym.spaces.Box(-1.0, 1.0, (2,), dtype="float32")
+    model = ConvStateWorldModel(
+        (64, 64, 3),
+        space,
+        state_dim=5,  # the poses; one image does not show the agent's velocity
+        angle_dims=(4,),
+        latent_dim=16,
+        keypoints=8,
+        channels=32,
+        n_layers=4,
+        hidden=256,
+        depth=3,
+        action_repeat=5,
+        seed=args.seed,
+    )
+    objective = model.default_objective()
+    return _fit("pusht_pixels", model, recipe, objective, args, extra=pusht_pose_errors)
 
 
 def train_wall_state(args: Args) -> dict[str, Any]:
@@ -210,6 +285,7 @@ def train_minigrid(args: Args) -> dict[str, Any]:
 
 MODELS: dict[str, Callable[[Args], dict[str, Any]]] = {
     "pusht": train_pusht,
+    "pusht_pixels": train_pusht_pixels,
     "wall_state": train_wall_state,
     "wall_pixels": train_wall_pixels,
     "pointmaze": train_pointmaze,

@@ -12,7 +12,7 @@ from wmplan_agents.checkpoint import load, save
 from wmplan_agents.data import Dataset
 from wmplan_agents.models import ConvStateWorldModel, ConvWorldModel, MLPDynamics
 from wmplan_agents.objectives import Prediction, StateAnchor
-from wmplan_agents.training import _normalization_windows, train
+from wmplan_agents.training import _normalization_windows, state_readout_error, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
@@ -96,6 +96,14 @@ def test_the_anchor_makes_the_latent_read_the_state_and_its_predictions():
     pred_err = float((predicted - batch["states"][:, 3]).abs().mean())
     assert enc_err < 0.25 * spread, (enc_err, spread)
     assert pred_err < 0.35 * spread, (pred_err, spread)
+    # the same through state_readout_error: the read-back states beat reading the first frame
+    # ("no change") after 2 and 3 steps, and agree with the errors above
+    err, no_change = state_readout_error(model, fresh, horizon=3)
+    assert err.shape == no_change.shape == (4, 2)
+    assert abs(float(err[0].mean()) - enc_err) < 1e-4
+    assert (err[2:] < no_change[2:]).all(), (err, no_change)
+    with pytest.raises(ValueError, match="to_state"):
+        state_readout_error(MLPDynamics(2, BOX), fresh, 1)
     # no collapse: the prediction loss does not reach the encoder, so the unanchored
     # coordinates keep varying with the image
     with torch.no_grad():

@@ -51,9 +51,37 @@ DATA_KWARGS = {("WMPlan/PushT-v0", "state"): {"task": "pusht"}}
 # Planning-as-Descent models have no forward dynamics to score; tests/test_pad.py covers them
 PAD_MODELS = {("WMPlan/CubeSingle-v0", "state")}
 
+# State-anchored pixel models are scored by the state read back from their latents
+# (``state_readout_error``): their unanchored latent coordinates carry image detail that the
+# predictor does not reproduce, so the latent MSE says little. (env id, obs_type): (fresh env
+# steps, data kwargs, bound on the encoder's mean absolute error per position entry, bound after
+# 5 model steps), in env units; each bound is about 1.3x the error measured for the shipped file
+# on this data (docs/results.md).
+ANCHORED = {
+    ("WMPlan/PushT-v0", "pixels"): (1500, {"task": "pusht"}, 6.5, 22.0),
+}
+
 
 def test_every_shipped_model_has_thresholds():
-    assert set(available()) - PAD_MODELS == set(THRESHOLDS)
+    assert set(available()) - PAD_MODELS == set(THRESHOLDS) | set(ANCHORED)
+
+
+@pytest.mark.parametrize("key", list(ANCHORED), ids=lambda k: f"{k[0][7:]}-{k[1]}")
+def test_state_anchored_models_read_the_state_and_predict_it(key):
+    from wmplan_agents.training import state_readout_error
+
+    env_id, obs_type = key
+    n_steps, data_kwargs, bound_0, bound_5 = ANCHORED[key]
+    model = load_pretrained(env_id, obs_type)
+    env = gym.make(env_id, max_episode_steps=300, **{**model.env_kwargs, **data_kwargs})
+    data = collect(env, None, n_steps, seed=777, progress=False)
+    env.close()
+    err, no_change = state_readout_error(model, data, horizon=5)
+    positions = slice(0, 4)  # agent xy, block xy
+    assert float(err[0, positions].mean()) < bound_0, err
+    assert float(err[5, positions].mean()) < bound_5, err
+    # after a few steps the prediction beats reading the first frame's pose
+    assert (err[2:, positions].mean(1) < no_change[2:, positions].mean(1)).all(), (err, no_change)
 
 
 @pytest.mark.parametrize("key", list(THRESHOLDS), ids=lambda k: f"{k[0][7:]}-{k[1]}")
@@ -81,7 +109,9 @@ def test_recorded_metadata_matches_the_recipe():
     assert meta["total_s"] > 0 and len(meta["fresh_val_mse"]) == 5
 
 
-@pytest.mark.parametrize("key", list(THRESHOLDS), ids=lambda k: f"{k[0][7:]}-{k[1]}")
+@pytest.mark.parametrize(
+    "key", [*THRESHOLDS, *ANCHORED], ids=lambda k: f"{k[0][7:]}-{k[1]}"
+)
 def test_shipped_files_load_and_satisfy_the_protocol(key):
     env_id, obs_type = key
     model = load_pretrained(env_id, obs_type)
@@ -123,7 +153,7 @@ def test_importing_the_package_does_not_import_torch():
     "args, match",
     [
         (("WMPlan/Nope-v0",), "available"),
-        (("WMPlan/PushT-v0", "pixels"), "obs_type='pixels'"),
+        (("WMPlan/PushT-v0", "keypoints"), "obs_type='keypoints'"),
         (("WMPlan/PointMaze-v0", "keypoints"), "WMPlan/WallSingle-v0"),
         ((3,), "must be strings"),
     ],

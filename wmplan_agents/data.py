@@ -7,7 +7,9 @@ starting at row ``i`` is valid when ``episodes[i] == episodes[i + L - 1]``.
 
 Batches are in *env-step units*: ``{"obs": [B, L + 1, *obs_shape], "actions": [B, L, a]}``, where
 ``obs[:, 0]`` is the observation before the first action and ``obs[:, t + 1]`` the one after env
-action ``t``. Box actions are float vectors; Discrete actions are one-hot vectors of ``n``. An
+action ``t``. Observations are float32, except uint8 images ``[H, W, C]``, which stay uint8 as
+the envs return them (and as ``MPCAgent`` passes them to ``encode``; a quarter of the memory).
+Box actions are float vectors; Discrete actions are one-hot vectors of ``n``. An
 objective groups ``k = action_repeat`` env actions into one model action itself (see
 :mod:`wmplan_agents.contracts`).
 """
