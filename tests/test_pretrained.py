@@ -109,9 +109,7 @@ def test_recorded_metadata_matches_the_recipe():
     assert meta["total_s"] > 0 and len(meta["fresh_val_mse"]) == 5
 
 
-@pytest.mark.parametrize(
-    "key", [*THRESHOLDS, *ANCHORED], ids=lambda k: f"{k[0][7:]}-{k[1]}"
-)
+@pytest.mark.parametrize("key", [*THRESHOLDS, *ANCHORED], ids=lambda k: f"{k[0][7:]}-{k[1]}")
 def test_shipped_files_load_and_satisfy_the_protocol(key):
     env_id, obs_type = key
     model = load_pretrained(env_id, obs_type)

@@ -184,6 +184,20 @@ def test_grasp_tables34_tiny(tmp_path):
     assert [c.planner for c in r.grids["wallsingle"].cells] == ["GD", "GRASP"]
 
 
+def test_tables34_on_the_pixel_model_tiny(tmp_path):
+    """The shipped Push-T pixel model plans from images; its rows carry Push-T's paper numbers
+    (the paper's models are visual)."""
+    lines: list[str] = []
+    kw = {k: v for k, v in TINY.items() if k != "env"}
+    r = reproduce(
+        "grasp-tables34", tmp_path, echo=lines.append, envs=("pusht-pixels",), horizons=(10,),
+        planners=("cem",), **kw,
+    )  # fmt: skip
+    assert "pusht-pixels CEM H=10" in lines[0] and "100.0% / 1.3s" in lines[0]
+    cell = r.grids["pusht-pixels"].cells[0]
+    assert cell.n == TINY["n_trials"] and cell.success_model is not None
+
+
 def test_pusht_cell_times_success_under_the_model_separately_from_the_simulator():
     """The paper scores success under the model; a Push-T cell times those successes from the
     budget ladder on their own, whatever the simulator says about the same plans."""

@@ -79,11 +79,12 @@ def table(result: GraspTables34Result) -> str:
     s = result.settings
     rows = []
     for env, grid in result.grids.items():
+        paper = PAPER.get(env, PAPER.get(env.split("-")[0], {}))  # pusht-pixels: Push-T's
         for label in s.planner_kwargs():
             for h in s.horizons:
                 cell = grid.cell(label, h)
-                rows.append((f"{env} " + cell_row(cell, None)[0], *cell_row(
-                    cell, PAPER[env].get(label, {}).get(h))[1:]))  # fmt: skip
+                ref = paper.get(label, {}).get(h)
+                rows.append((f"{env} " + cell_row(cell, None)[0], *cell_row(cell, ref)[1:]))
         rows += baseline_rows(grid)
     n = s.n_trials
     return comparison_table(
