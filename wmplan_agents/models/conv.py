@@ -17,7 +17,14 @@ import torch
 from torch import Tensor, nn
 
 from wmplan_agents.contracts import action_dim, step_rollout
-from wmplan_agents.models.mlp import action_scaling, check_action_repeat, make_mlp, seeded
+from wmplan_agents.models.features import angle_features
+from wmplan_agents.models.mlp import (
+    action_scaling,
+    check_action_repeat,
+    make_mlp,
+    nonzero_std,
+    seeded,
+)
 
 
 def images_to_input(obs: Tensor, obs_shape: tuple[int, int, int]) -> Tensor:
@@ -257,7 +264,6 @@ class ConvStateWorldModel(ConvWorldModel):
         kwargs.setdefault("decoder", False)
         super().__init__(obs_shape, action_space, **kwargs)
         self.raw_dim, self.angle_dims, self.n_state_features = int(state_dim), dims, n_feat
-        self._keep = [i for i in range(state_dim) if i not in dims]
         self._config.update(state_dim=int(state_dim), angle_dims=list(dims))
         with seeded(int(kwargs.get("seed", 0)) + 1):
             self.readout = nn.Linear(self.latent_size, n_feat)
@@ -277,12 +283,9 @@ class ConvStateWorldModel(ConvWorldModel):
                 f"expected states with at least {self.raw_dim} entries, got shape "
                 f"{list(states.shape)}"
             )
-        x = states[..., : self.raw_dim].to(self.state_mean.dtype)
-        if self.angle_dims:
-            ang = x[..., list(self.angle_dims)]
-            trig = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-1).flatten(-2)
-            x = torch.cat([x[..., self._keep], trig], dim=-1)
-        return x
+        return angle_features(
+            states[..., : self.raw_dim].to(self.state_mean.dtype), self.angle_dims
+        )
 
     @torch.no_grad()
     def fit_normalization(self, batch: dict[str, Tensor]) -> None:
@@ -294,9 +297,8 @@ class ConvStateWorldModel(ConvWorldModel):
                 "(collect them with wmplan_agents.data.collect)"
             )
         feats = self.state_features(batch["states"]).reshape(-1, self.n_state_features)
-        std = feats.std(0)
         self.state_mean.copy_(feats.mean(0))
-        self.state_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        self.state_std.copy_(nonzero_std(feats))
 
     def anchor_target(self, states: Tensor) -> Tensor:
         """The standardised features ``[..., F]`` the readout of a state's latent should give."""

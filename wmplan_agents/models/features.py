@@ -20,6 +20,17 @@ from torch import Tensor
 from wmplan_agents.models.mlp import MLPDynamics
 
 
+def angle_features(x: Tensor, angle_dims: tuple[int, ...]) -> Tensor:
+    """States ``[..., S]`` -> the other entries in order, then a ``(cos, sin)`` pair for each
+    entry of ``angle_dims``: ``[..., S + len(angle_dims)]``."""
+    if not angle_dims:
+        return x
+    keep = [i for i in range(x.shape[-1]) if i not in angle_dims]
+    ang = x[..., list(angle_dims)]
+    trig = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-1).flatten(-2)
+    return torch.cat([x[..., keep], trig], dim=-1)
+
+
 class AngleFeatureDynamics(MLPDynamics):
     """``MLPDynamics`` whose ``encode`` first maps the entries ``angle_dims`` of an ``obs_dim``
     state to ``(cos, sin)`` pairs (the latent has ``obs_dim + len(angle_dims)`` entries: the
@@ -40,7 +51,6 @@ class AngleFeatureDynamics(MLPDynamics):
             )
         super().__init__(obs_dim + len(dims), action_space, **kwargs)
         self.raw_dim, self.angle_dims = int(obs_dim), dims
-        self._keep = [i for i in range(obs_dim) if i not in dims]
         self._config.update(obs_dim=int(obs_dim), angle_dims=list(dims))
 
     def features(self, obs: Tensor) -> Tensor:
@@ -51,11 +61,7 @@ class AngleFeatureDynamics(MLPDynamics):
                 f"expected observations with {self.raw_dim} values each, got shape "
                 f"{list(obs.shape)}"
             )
-        if not self.angle_dims:
-            return x
-        ang = x[:, list(self.angle_dims)]
-        trig = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-1).reshape(len(x), -1)
-        return torch.cat([x[:, self._keep], trig], dim=-1)
+        return angle_features(x, self.angle_dims)
 
     @torch.no_grad()
     def fit_normalization(self, batch: dict[str, Tensor]) -> None:

@@ -67,7 +67,8 @@ def check_action_repeat(action_repeat: Any) -> int:
     return int(action_repeat)
 
 
-def _std(x: Tensor) -> Tensor:
+def nonzero_std(x: Tensor) -> Tensor:
+    """Per-column std of ``x [N, D]``, 1 where it is (nearly) zero."""
     std = x.std(0)
     return torch.where(std > 1e-6, std, torch.ones_like(std))
 
@@ -149,10 +150,10 @@ class MLPDynamics(nn.Module):
             raise ValueError(f"need windows of {k} env steps, got {obs.shape[1] - 1}")
         flat = obs.reshape(-1, obs.shape[-1])
         self.obs_mean.copy_(flat.mean(0))
-        self.obs_std.copy_(_std(flat))
+        self.obs_std.copy_(nonzero_std(flat))
         delta = obs[:, k] - obs[:, 0]
         self.delta_mean.copy_(delta.mean(0))
-        self.delta_std.copy_(_std(delta))
+        self.delta_std.copy_(nonzero_std(delta))
         self.fitted.fill_(True)
 
     @property
