@@ -3,7 +3,8 @@
 
     python -m bench.long_horizon --out results/long_horizon                      # all families
     python -m bench.long_horizon --families wall-detour --horizons 50 --trials 20
-    python -m bench.long_horizon --families maze-arms --trials 50 --replan-every 25
+    python -m bench.long_horizon --families maze-arms --replan-every 25
+    python -m bench.long_horizon --families pusht-around pusht-around-pixels
 
 Writes ``<family>.md`` (the tables), ``<family>.json`` (every cell) and ``<family>.png`` (success
 against time and against model evaluations) per family.
@@ -20,8 +21,6 @@ import torch
 
 from registry.catalogue import GRASP_WALL_FRAMESKIP
 from wmplan_agents import compare
-
-HORIZONS = {"wall-detour": (25, 50, 100), "wall-detour-wide": (50, 100), "maze-arms": (150,)}
 
 
 def main() -> None:
@@ -44,7 +43,7 @@ def main() -> None:
             planners = {k: v for k, v in planners.items() if k in args.planners}
         result = compare.compare(
             family,
-            tuple(args.horizons or HORIZONS[family]),
+            tuple(args.horizons or compare.DEFAULT_HORIZONS[family]),
             planners,
             n_trials=args.trials,
             closed_loop=not args.no_closed_loop,

@@ -302,7 +302,11 @@ def reproduce_command(
 @app.command("compare")
 def compare_command(
     family: Annotated[
-        str, typer.Argument(help="problem family: wall-detour, wall-detour-wide or maze-arms")
+        str,
+        typer.Argument(
+            help="problem family: wall-detour, wall-detour-wide, maze-arms, pusht-around or "
+            "pusht-around-pixels"
+        ),
     ],
     horizons: Annotated[
         list[int] | None, typer.Option("--horizon", min=1, help="env steps (repeatable)")
@@ -360,7 +364,7 @@ def compare_command(
     try:
         result = compare.compare(
             family,
-            tuple(horizons) if horizons else ((150,) if family == "maze-arms" else (50, 100)),
+            tuple(horizons) if horizons else compare.DEFAULT_HORIZONS[family],
             chosen,
             n_trials=trials,
             closed_loop=closed_loop,

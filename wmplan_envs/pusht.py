@@ -176,6 +176,10 @@ class PushTEnv(core.GoalEnv):
     takes the start in ``goal_steps`` env steps (default 25, as DINO-WM); its actions are kept in
     ``goal_actions``, and replaying them from the start reaches the goal exactly.
 
+    ``reset(options=...)``: ``"start"``, 5 numbers (agent x, y, block x, y, angle; positions in
+    [0, 512]), replaces the random start; ``"goal_actions"``, env actions ``[T, 2]`` (needs
+    ``goal="reachable"``), replaces the pushing policy: the goal is where they take the start.
+
     ## Episode End
 
     Success: coverage > ``success_threshold`` (0.95) for ``goal="fixed"``; for ``"reachable"``
@@ -198,6 +202,8 @@ class PushTEnv(core.GoalEnv):
       (previously the default) is ``task="pusht"``, its physics unchanged. The episode budget
       moved from the registration into the env (``max_steps``). Keyword arguments are validated
       in ``__init__`` (``relative="no"`` or ``goal_steps=2.5`` raise ``ValueError``).
+      ``reset`` takes the options ``"start"`` and ``"goal_actions"`` (unknown options raise
+      ``ValueError``; before, options were ignored).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -357,14 +363,25 @@ class PushTEnv(core.GoalEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        start, given_actions = self._reset_options(options)
         rng = self.np_random
-        agent = rng.integers(50, 450, size=2)
-        block = rng.integers(100, 400, size=2)
-        angle = rng.uniform(-np.pi, np.pi)
-        start = np.array([*agent, *block, angle], dtype=np.float64)
+        if start is None:
+            agent = rng.integers(50, 450, size=2)
+            block = rng.integers(100, 400, size=2)
+            angle = rng.uniform(-np.pi, np.pi)
+            start = np.array([*agent, *block, angle], dtype=np.float64)
         if self.goal == "fixed":
             self._goal_phys = np.array([*GOAL_AGENT, *GOAL_POSE, 0, 0, 0, 0, 0])
             self.goal_actions = np.zeros((0, 2), dtype=np.float32)
+        elif given_actions is not None:
+            # the goal is where the given actions take the start (replayed on a scratch copy)
+            space, agent_body, block_body = placed(start)
+            phys = read(agent_body, block_body)
+            for action in given_actions:
+                push(space, agent_body, self._target(action, phys))
+                phys = read(agent_body, block_body)
+            self._goal_phys = phys
+            self.goal_actions = given_actions
         else:
             # a scratch copy of the start runs the pushing policy; the env's own copy is built
             # the same way, so replaying goal_actions from the start reaches the goal exactly
@@ -385,6 +402,46 @@ class PushTEnv(core.GoalEnv):
         obs, info = self._obs_info()
         info.pop("_reward")
         return obs, info
+
+    def _reset_options(self, options: dict[str, Any] | None) -> tuple[Any, Any]:
+        """``(start [5] or None, goal actions [T, 2] or None)`` from reset's ``options``."""
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+        unknown = sorted(set(options) - {"start", "goal_actions"})
+        if unknown:
+            raise ValueError(f"unknown reset options {unknown}; expected 'start', 'goal_actions'")
+        start = options.get("start")
+        if start is not None:
+            try:
+                start = np.asarray(start, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"options['start'] must be 5 numbers, got {start!r}") from err
+            if start.shape != (5,) or not np.all(np.isfinite(start)):
+                raise ValueError(
+                    "options['start'] must be 5 finite numbers (agent x, y, block x, y, angle), "
+                    f"got {options['start']!r}"
+                )
+            if np.any(start[:4] < 0) or np.any(start[:4] > CANVAS):
+                raise ValueError(
+                    f"options['start'] positions must lie in [0, {CANVAS:g}], got {start[:4]}"
+                )
+        actions = options.get("goal_actions")
+        if actions is not None:
+            if self.goal != "reachable":
+                raise ValueError("options['goal_actions'] needs goal='reachable'")
+            try:
+                actions = np.asarray(actions, dtype=np.float32)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"options['goal_actions'] must be an array [T, 2], got {actions!r}"
+                ) from err
+            if actions.ndim != 2 or actions.shape[1] != 2 or len(actions) < 1:
+                raise ValueError(
+                    f"options['goal_actions'] must have shape [T >= 1, 2], got {actions.shape}"
+                )
+            actions = np.stack([self._validate_action(a) for a in actions])
+        return start, actions
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         action = self._validate_action(action)

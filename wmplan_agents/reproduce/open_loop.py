@@ -232,6 +232,26 @@ def decode_state(model: WorldModel, z: torch.Tensor) -> np.ndarray | None:
     return out
 
 
+def model_success(
+    model: WorldModel, problems: Problems, z0: torch.Tensor, actions: torch.Tensor
+) -> list[bool] | None:
+    """The model's own verdict on a plan: the env's success test on the decoded final latent of
+    ``actions`` (model actions ``[n, steps, ...]``) from ``z0``; ``None`` without a decoder."""
+    from wmplan_agents import contracts
+
+    with torch.no_grad():
+        pred = contracts.rollout(model, z0, actions)[:, -1]
+    decoded = decode_state(model, pred)
+    if decoded is None:
+        return None
+    env = _make(problems.env_name, problems.horizon)
+    try:
+        scorer = _scorer(problems.env_name, problems.horizon, env)
+        return _success(scorer, decoded, problems.goal_states).tolist()
+    finally:
+        env.close()
+
+
 @dataclass
 class Cell:
     """One planner at one horizon: per-trial outcomes at the full budget and per rung."""
@@ -497,15 +517,7 @@ def _run_cell(job: CellJob) -> Cell:
         rung_time.append(per)
         rung_ok.append(int(ok.sum()))
         first = np.where(np.isnan(first) & ok, per, first)
-        with torch.no_grad():  # the model's own verdict on this rung's plan
-            pred = contracts.rollout(model, z0, result.actions)[:, -1]
-        decoded = decode_state(model, pred)
-        env = _make(problems.env_name, problems.horizon)
-        scorer = _scorer(problems.env_name, problems.horizon, env)
-        model_ok = (
-            None if decoded is None else _success(scorer, decoded, problems.goal_states).tolist()
-        )
-        env.close()
+        model_ok = model_success(model, problems, z0, result.actions)
         rung_model_ok.append(0 if model_ok is None else int(np.sum(model_ok)))
         if model_ok is not None:
             first_model = np.where(np.isnan(first_model) & model_ok, per, first_model)
