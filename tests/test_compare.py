@@ -57,7 +57,58 @@ def test_detour_problems_are_detours_that_a_scripted_route_reaches():
     with pytest.raises(ValueError, match="longer horizon"):
         compare.detour_problems("maze-arms", 20, 1)
     with pytest.raises(ValueError, match="family"):
-        compare.detour_problems("pusht-around", 50, 1)
+        compare.detour_problems("push-t", 50, 1)
+
+
+def test_pusht_reset_options_fix_start_and_goal_actions():
+    env = gym.make("WMPlan/PushT-v0")
+    start = [100.0, 120.0, 250.0, 260.0, 0.5]
+    _, info = env.reset(seed=1, options={"start": start})
+    np.testing.assert_allclose(info["state"][:5], start, atol=1e-3)
+    acts = np.tile(np.array([[0.2, 0.0]], dtype=np.float32), (7, 1))
+    _, info = env.reset(seed=1, options={"start": start, "goal_actions": acts})
+    goal = info["goal_state"]
+    for a in acts:  # replaying the actions from the start reaches the goal exactly
+        _, _, _, _, info = env.step(a)
+    np.testing.assert_array_equal(info["state"], goal)
+    np.testing.assert_array_equal(env.unwrapped.goal_actions, acts)
+    for bad in (
+        {"start": [1.0, 2.0]},
+        {"start": [1.0, 2.0, 3.0, 4.0, float("nan")]},
+        {"start": [600.0, 2.0, 3.0, 4.0, 0.0]},
+        {"goal_actions": np.zeros((3, 3))},
+        {"goal_actions": np.full((2, 2), np.inf)},
+        {"speed": 1},
+    ):
+        with pytest.raises(ValueError):
+            env.reset(seed=0, options=bad)
+    with pytest.raises(ValueError, match="reachable"):
+        gym.make("WMPlan/PushT-v0", task="pusht").reset(options={"goal_actions": acts})
+    env.reset(seed=0)  # still usable
+    env.step(np.zeros(2, dtype=np.float32))
+
+
+def test_pusht_around_problems_need_the_agent_behind_the_block():
+    problems = compare.detour_problems("pusht-around", 75, 5, seed=77)
+    start, goal = problems.start_obs.astype(np.float64), problems.goal_states
+    for i in range(problems.n):
+        c0, c1 = compare._t_centre(start[i]), compare._t_centre(goal[i])
+        towards_agent = (start[i, :2] - c0) / np.linalg.norm(start[i, :2] - c0)
+        assert (c1 - c0) @ towards_agent >= 30.0  # the block goes towards the agent's side
+    final, _ = execute(problems, problems.goal_actions)
+    assert final.all()
+    # doing nothing, or heading straight for the agent's goal position, does not reach it
+    zeros = np.zeros_like(problems.goal_actions)
+    assert execute(problems, zeros)[1].sum() == 0
+    line = goal[:, None, :2] - start[:, None, :2]
+    step = line / np.linalg.norm(line, axis=-1, keepdims=True) * 0.2
+    straight = np.repeat(step, 75, axis=1).astype(np.float32)
+    assert execute(problems, straight)[1].sum() == 0
+    with pytest.raises(ValueError, match="longer horizon"):
+        compare.detour_problems("pusht-around", 20, 1)
+    pixels = compare.detour_problems("pusht-around-pixels", 75, 2, seed=77)
+    assert pixels.start_obs.shape == (2, 64, 64, 3) and pixels.start_obs.dtype == np.uint8
+    np.testing.assert_array_equal(pixels.goal_states, goal[:2])
 
 
 def test_wide_latent_model_is_exact_on_the_embedded_states():
@@ -97,7 +148,12 @@ def test_compare_and_the_cli_at_a_tiny_size(tmp_path):
     assert [r.planner for r in result.closed] == ["CEM", "GRASP (CEM sync)"]
     lines = compare.report(result)
     assert any(line.startswith("| CEM | ") for line in lines)
+    assert result.replay_model == {25: 3}  # the exact model predicts every scripted route
     assert compare.plot(result, tmp_path / "c.png").exists()
+    # the Push-T family with its shipped model: the model's verdict on the routes is reported
+    push = compare.compare("pusht-around", (75,), {"CEM": planners["CEM"]}, n_trials=2)
+    assert 0 <= push.replay_model[75] <= 2 and push.replay[75] == 2
+    assert "under the model" in compare.report(push)[0]
     out = CliRunner().invoke(
         app,
         ["compare", "wall-detour", "--horizon", "25", "--planner", "cem", "--trials", "2",
