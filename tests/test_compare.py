@@ -154,6 +154,10 @@ def test_compare_and_the_cli_at_a_tiny_size(tmp_path):
     push = compare.compare("pusht-around", (75,), {"CEM": planners["CEM"]}, n_trials=2)
     assert 0 <= push.replay_model[75] <= 2 and push.replay[75] == 2
     assert "under the model" in compare.report(push)[0]
+    # pixels: planned from images, scored (open and closed loop) on the true states
+    tiny = {"CEM": ("cem", {"n_samples": 20, "n_elites": 2, "iterations": 2})}
+    pix = compare.compare("pusht-around-pixels", (75,), tiny, n_trials=1, closed_loop=True)
+    assert pix.cells[0].n == 1 and len(pix.closed[0].success) == 1
     out = CliRunner().invoke(
         app,
         ["compare", "wall-detour", "--horizon", "25", "--planner", "cem", "--trials", "2",

@@ -366,11 +366,13 @@ def _closed_loop(
     ``replan_every`` of them in every simulator, replan from the reached states."""
     from wmplan_agents import contracts
     from wmplan_agents.planners import make_planner
-    from wmplan_agents.reproduce.open_loop import _success
+    from wmplan_agents.reproduce.open_loop import _scorer, _success
 
     repeat = contracts.action_repeat(model)
     planner = make_planner(name, **{**kwargs, "seed": seed})
     envs = [_make(problems.env_name) for _ in range(problems.n)]
+    # states are scored by a state twin when the env shows pixels
+    scorer = _scorer(problems.env_name, problems.horizon, envs[0])
     obs = [problems.reset(env, i)[0] for i, env in enumerate(envs)]
     hit = np.zeros(problems.n, dtype=bool)
     plan_s = 0.0
@@ -389,8 +391,8 @@ def _closed_loop(
             for i, env in enumerate(envs):
                 obs[i], _, _, _, info = env.step(env_acts[i, t])
                 state = np.asarray(info["state"], dtype=np.float64)
-                hit[i] |= bool(_success(env, state, problems.goal_states[i]))
-    for env in envs:
+                hit[i] |= bool(_success(scorer, state, problems.goal_states[i]))
+    for env in {*envs, scorer}:
         env.close()
     return ClosedLoop(label, problems.horizon, problems.n, hit.tolist(), plan_s / problems.n)
 
