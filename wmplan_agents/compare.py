@@ -144,9 +144,13 @@ _T_MOVE = 20.0  # the route's largest step target, px (PushTPushingPolicy's max_
 
 
 def _t_centre(state: np.ndarray) -> np.ndarray:
-    """The T's centre of gravity (local (0, 45)) for a Push-T state (block x, y, angle at 2:5)."""
+    """The T's centre of gravity for a Push-T state (block x, y, angle at 2:5): the mean of its
+    two rectangles' centres, as the env's physics sets it."""
+    from wmplan_envs.pusht_render import BAR, STEM
+
+    lx, ly = 0.5 * (np.mean(BAR, axis=0) + np.mean(STEM, axis=0))  # local (0, 45)
     c, s = math.cos(state[4]), math.sin(state[4])
-    return np.array([state[2] - 45.0 * s, state[3] + 45.0 * c])
+    return np.array([state[2] + c * lx - s * ly, state[3] + s * lx + c * ly])
 
 
 def _pusht_draw(rng: np.random.Generator) -> tuple[np.ndarray, list, np.ndarray, float] | None:
@@ -183,11 +187,12 @@ def _pusht_route(
     """The scripted route's env actions ``[horizon, 2]``: through the waypoints, then push the
     T's centre ``dist`` px along ``push``, then hold still; ``None`` if the push does not finish
     within the horizon. Targets lie at most ``_T_MOVE`` px from the agent, the pace of the
-    pushing policy behind the shipped model's data."""
-    _, info = env.reset(options={"start": start})
+    pushing policy behind the shipped model's data. ``env``: a reset Push-T env (state
+    observations); its state is replaced by ``start`` (its goal is not used)."""
+    env.set_state(start)
+    state = env.state_of(env.physics_state)
     centre0, k, pushing, done, acts = _t_centre(start), 0, False, False, []
     for _ in range(horizon):
-        state = np.asarray(info["state"], dtype=np.float64)
         pos, move = state[:2], np.zeros(2)
         if not pushing:
             while k < len(points) and np.linalg.norm(points[k] - pos) < 15.0:
@@ -203,6 +208,7 @@ def _pusht_route(
         move *= min(1.0, _T_MOVE / max(float(np.linalg.norm(move)), 1e-9))
         acts.append(np.clip(move / 100.0, -1.0, 1.0).astype(np.float32))
         _, _, _, _, info = env.step(acts[-1])
+        state = np.asarray(info["state"], dtype=np.float64)
     return np.stack(acts) if done else None
 
 
@@ -221,7 +227,11 @@ def detour_problems(family: str, horizon: int, n: int, seed: int = 0) -> Problem
     if horizon < 1 or n < 1:
         raise ValueError(f"need horizon >= 1 and n >= 1, got {horizon}, {n}")
     env = _make(env_name)
-    keep: list[tuple[_Draw, np.ndarray, dict, dict, Any]] = []
+    # Push-T routes are scripted on a state env (no rendering), from a placed start
+    route_env = _make("pusht") if env_name.startswith("pusht") else None
+    if route_env is not None:
+        route_env.reset(seed=seed)
+    keep: list[tuple[_Draw, np.ndarray, dict, dict]] = []
     s = seed
     while len(keep) < n:
         if s - seed > 200 * n + 1000:
@@ -232,11 +242,11 @@ def detour_problems(family: str, horizon: int, n: int, seed: int = 0) -> Problem
         rng = np.random.default_rng(s)
         if env_name.startswith("pusht"):
             drawn = _pusht_draw(rng)
-            route = None if drawn is None else _pusht_route(env, *drawn, horizon)
+            route = None if drawn is None else _pusht_route(route_env, *drawn, horizon)
             if route is not None:
                 draw = _Draw(s, {"start": drawn[0].tolist(), "goal_actions": route.tolist()})
                 obs, info = env.reset(seed=s, options=draw.options)
-                keep.append((draw, route, obs, info, None))
+                keep.append((draw, route, obs, info))
             s += 1
             continue
         if env_name == "wall-detour":
@@ -269,9 +279,11 @@ def detour_problems(family: str, horizon: int, n: int, seed: int = 0) -> Problem
             obs, _, _, _, info = env.step(a)
         ok = bool(_success(env, np.asarray(info["state"]), np.asarray(first_info["goal_state"])))
         if ok:
-            keep.append((draw, np.stack(acts), first_obs, first_info, obs))
+            keep.append((draw, np.stack(acts), first_obs, first_info))
         s += 1
-    env.close()
+    for e in (env, route_env):
+        if e is not None:
+            e.close()
     start_obs = np.stack([k[2]["observation"] for k in keep])
     goal_obs = np.stack([k[2]["desired_goal"] for k in keep])
     goal_states = np.stack([np.asarray(k[3]["goal_state"], dtype=np.float64) for k in keep])

@@ -373,23 +373,19 @@ class PushTEnv(core.GoalEnv):
         if self.goal == "fixed":
             self._goal_phys = np.array([*GOAL_AGENT, *GOAL_POSE, 0, 0, 0, 0, 0])
             self.goal_actions = np.zeros((0, 2), dtype=np.float32)
-        elif given_actions is not None:
-            # the goal is where the given actions take the start (replayed on a scratch copy)
-            space, agent_body, block_body = placed(start)
-            phys = read(agent_body, block_body)
-            for action in given_actions:
-                push(space, agent_body, self._target(action, phys))
-                phys = read(agent_body, block_body)
-            self._goal_phys = phys
-            self.goal_actions = given_actions
         else:
-            # a scratch copy of the start runs the pushing policy; the env's own copy is built
-            # the same way, so replaying goal_actions from the start reaches the goal exactly
+            # a scratch copy of the start runs the given actions or the pushing policy; the
+            # env's own copy is built the same way, so replaying goal_actions from the start
+            # reaches the goal exactly
             space, agent_body, block_body = placed(start)
             phys, actions = read(agent_body, block_body), []
             self.policy.reset()
-            for _ in range(self.goal_steps):
-                action = self._validate_action(self.policy(self.state_of(phys), rng))
+            steps = self.goal_steps if given_actions is None else len(given_actions)
+            for t in range(steps):
+                if given_actions is None:
+                    action = self._validate_action(self.policy(self.state_of(phys), rng))
+                else:
+                    action = given_actions[t]
                 actions.append(action)
                 push(space, agent_body, self._target(action, phys))
                 phys = read(agent_body, block_body)
