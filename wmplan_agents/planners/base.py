@@ -228,6 +228,15 @@ class PlannerConfig:
     seed. All ``B`` problems of a call share the same draws (common random numbers), so a
     batched call equals ``B`` single calls.
 
+    Sampled start (every planner, Box actions): with ``init_samples = N > 0``, each plan first
+    draws ``N`` smooth random sequences around the warm start (coloured noise with exponent
+    ``init_beta``, one half-range of the box in standard deviation, clamped into the bounds),
+    scores them together with the warm start itself in one batched rollout, and starts the
+    planner from the cheapest (:func:`sampled_start`). A local method (GD, GRASP, LatCo, a
+    narrow CEM) then refines a route that a random search found, e.g. through a door that the
+    cost's gradient cannot see. ``0`` (the default) starts from ``init_actions`` as given. The
+    draws come from the planner's stream, so plans stay seeded.
+
     Subclasses implement ``_plan(model, prob, gen, carry)`` (and ``_check`` if their inputs are
     not a dynamics model's: PaD) and return a :class:`PlanResult`
     whose ``info`` has no ``time_s`` (:meth:`plan` adds it). ``noise_device`` says where the
@@ -237,6 +246,8 @@ class PlannerConfig:
 
     seed: int = count(0, low=None)  # type: ignore[assignment]
     reseed_every_plan: bool = flag(False)
+    init_samples: int = count(0, low=0)  # type: ignore[assignment]
+    init_beta: float = real(2.0, 0.0)  # type: ignore[assignment]
     rng: RandomStream = field(init=False, repr=False, compare=False)
     noise_device: ClassVar[str | None] = None
 
@@ -270,6 +281,8 @@ class PlannerConfig:
         start = time.perf_counter()
         prob = self._check(model, z0, z_goal, horizon, init_actions, cost)
         gen = self.rng.for_plan(self.noise_device or prob.z0.device)
+        if self.init_samples:
+            prob = sampled_start(model, prob, gen, self.init_samples, self.init_beta)
         result = self._plan(model, prob, gen, carry)
         result.info["time_s"] = time.perf_counter() - start
         return result
@@ -508,6 +521,69 @@ def noise_mixing(time_matrix: Tensor, scale: Tensor) -> Tensor:
     Gaussians per action dimension to ``H`` time steps by ``time_matrix [H, R]`` and scales
     action dimension ``a`` by ``scale[a]`` (``[A]``), for :func:`correlated_noise`."""
     return torch.kron(time_matrix.T.contiguous(), torch.diag(scale))  # kron needs contiguous
+
+
+def colored_noise_matrix(horizon: int, beta: float, dtype: torch.dtype, device: Any) -> Tensor:
+    """The linear map ``C [H, R]`` that turns ``R`` white Gaussians into one sequence of ``H``
+    Gaussians with power spectral density ``~ 1/f^beta`` along time and unit variance.
+
+    In the frequency domain, white complex Gaussians are scaled by ``f^(-beta/2)`` (the lowest
+    frequency ``1/H`` stands in for ``f = 0``) and transformed back with ``irfft``; the imaginary
+    parts of the DC term (and of the Nyquist term for even ``H``) are dropped, as a real signal
+    needs, leaving ``R = H`` real coefficients. Since ``irfft`` is linear, its action on each
+    coefficient is one column of ``C``, so sampling is one matrix product. ``beta = 0`` is
+    white noise. Computed once per plan.
+    """
+    nf = horizon // 2 + 1
+    freqs = torch.fft.rfftfreq(horizon, dtype=torch.float64)
+    freqs[0] = 1.0 / horizon
+    scale = freqs ** (-beta / 2)
+    # Var x_t = (s_0^2 + 4 sum_k s_k^2 + s_nyq^2) / H^2 (Re and Im each of variance s_k^2)
+    weight = torch.full_like(scale, 4.0)
+    weight[0] = 1.0
+    if horizon % 2 == 0:
+        weight[-1] = 1.0
+    scale = scale / ((weight * scale**2).sum() / horizon**2).sqrt()
+    basis = torch.eye(2 * nf, dtype=torch.float64).view(2 * nf, nf, 2) * scale[None, :, None]
+    cols = torch.fft.irfft(torch.view_as_complex(basis), n=horizon, dim=-1)  # [2F, H]
+    keep = torch.ones(2 * nf, dtype=torch.bool)
+    keep[1] = False  # Im of the DC term
+    if horizon % 2 == 0:
+        keep[-1] = False  # Im of the Nyquist term
+    return cols[keep].T.contiguous().to(device=device, dtype=dtype)
+
+
+def sampled_start(
+    model: WorldModel, prob: Problem, gen: torch.Generator, n: int, beta: float
+) -> Problem:
+    """``prob`` with ``init_actions`` replaced by the cheapest of ``n`` smooth random sequences
+    and the warm start (``init_actions``, or the centre of the box): the noise is coloured
+    (exponent ``beta``) with one half-range of standard deviation, added to the warm start and
+    clamped into the bounds; all ``n + 1`` are scored in one batched rollout. Box actions only
+    (``ValueError`` otherwise); non-finite costs are never chosen (the warm start is kept if
+    every sample's cost is non-finite)."""
+    if prob.discrete:
+        raise ValueError(
+            "init_samples needs a Box action space (it draws continuous sequences); the model's "
+            f"action space is Discrete({prob.n_categories}): use init_samples=0"
+        )
+    h, a = prob.horizon, prob.action_size
+    dev, dt = prob.z0.device, prob.z0.dtype
+    ones = torch.ones(a, dtype=dt, device=gen.device)
+    mixing = noise_mixing(colored_noise_matrix(h, beta, dt, gen.device), ones)
+    noise = correlated_noise(n + 1, mixing, a, gen).to(dev)
+    noise[0] = 0.0  # candidate 0 is the warm start itself
+    start = start_mean(prob)
+    half = (prob.high - prob.low) / 2
+    with torch.no_grad():
+        cand = clamp_(start[:, None] + half * noise, prob)  # [B, n + 1, H, A]
+        c, _ = evaluate(model, prob, cand)
+    best = c.argmin(dim=1)
+    chosen = cand[torch.arange(prob.batch, device=dev), best]
+    return Problem(
+        prob.z0, prob.z_goal, h, chosen, prob.cost, prob.low, prob.high, prob.discrete,
+        prob.n_blocks, prob.n_categories,
+    )  # fmt: skip
 
 
 def correlated_noise(n: int, mixing: Tensor, a: int, gen: torch.Generator) -> Tensor:

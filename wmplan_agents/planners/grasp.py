@@ -82,6 +82,9 @@ class GRASP(base.PlannerConfig):
             only).
         seed, reseed_every_plan: the random stream (:class:`~.base.PlannerConfig`); the noise
             is drawn on the CPU.
+        init_samples, init_beta: a sampled start (:class:`~.base.PlannerConfig`); with one,
+            the virtual states start on the chosen route's rollout instead of the line, and
+            with ``return_best`` the route itself is a candidate (``best_at`` 0).
 
     The sync fires after iterations ``sync_every, 2 * sync_every, ...`` (the literal ``k mod
     K_sync = 0`` would also fire at ``k = 0``) and never returns a worse point than its start.
@@ -171,8 +174,12 @@ class GRASP(base.PlannerConfig):
         goal_term = contracts.dense_goal_cost if cost is None else cost
         gamma = self.gamma if self.gamma is not None else (0.0 if cost is None else 0.2)
 
-        # states on the (noised) line; s_0 .. s_T in one tensor (s_0 = z0 and s_T = g fixed)
-        actions, path = _lifted.initial_path(model, prob, gen, self.init_noise, from_actions=False)
+        # states on the (noised) line; s_0 .. s_T in one tensor (s_0 = z0 and s_T = g fixed).
+        # A sampled start is a route: the states start on its rollout, and it is a candidate.
+        sampled = self.init_samples > 0
+        actions, path = _lifted.initial_path(
+            model, prob, gen, self.init_noise, from_actions=sampled
+        )
 
         history: list[Tensor] = []
         sync_history: list[Tensor] = []
@@ -183,6 +190,10 @@ class GRASP(base.PlannerConfig):
         adam = _lifted.AdamStep() if self.step_rule == "adam" else None
         denom: Tensor | None = None  # the Gauss-Newton scale, refreshed every 10 iterations
         half = (high - low) / 2
+        if sampled and self.return_best:
+            best_a, best_cost, best_at = self._keep_best(
+                model, prob, actions, best_a, best_cost, best_at, 0
+            )
         for k in range(self.iterations):
             path.requires_grad_(True)
             prev = path[:, :-1].detach() if self.stop_gradient else path[:, :-1]  # sg(s_t), Eq. 8

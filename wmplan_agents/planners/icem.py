@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from wmplan_agents.contracts import PlanResult, WorldModel
 from wmplan_agents.planners import base
-
-
-def colored_noise_matrix(horizon: int, beta: float, dtype: torch.dtype, device: Any) -> Tensor:
-    """The linear map ``C [H, R]`` that turns ``R`` white Gaussians into one sequence of ``H``
-    Gaussians with power spectral density ``~ 1/f^beta`` along time and unit variance.
-
-    In the frequency domain, white complex Gaussians are scaled by ``f^(-beta/2)`` (the lowest
-    frequency ``1/H`` stands in for ``f = 0``) and transformed back with ``irfft``; the imaginary
-    parts of the DC term (and of the Nyquist term for even ``H``) are dropped, as a real signal
-    needs, leaving ``R = H`` real coefficients. Since ``irfft`` is linear, its action on each
-    coefficient is one column of ``C``, so sampling is one matrix product. ``beta = 0`` is
-    white noise. Computed once per plan.
-    """
-    nf = horizon // 2 + 1
-    freqs = torch.fft.rfftfreq(horizon, dtype=torch.float64)
-    freqs[0] = 1.0 / horizon
-    scale = freqs ** (-beta / 2)
-    # Var x_t = (s_0^2 + 4 sum_k s_k^2 + s_nyq^2) / H^2 (Re and Im each of variance s_k^2)
-    weight = torch.full_like(scale, 4.0)
-    weight[0] = 1.0
-    if horizon % 2 == 0:
-        weight[-1] = 1.0
-    scale = scale / ((weight * scale**2).sum() / horizon**2).sqrt()
-    basis = torch.eye(2 * nf, dtype=torch.float64).view(2 * nf, nf, 2) * scale[None, :, None]
-    cols = torch.fft.irfft(torch.view_as_complex(basis), n=horizon, dim=-1)  # [2F, H]
-    keep = torch.ones(2 * nf, dtype=torch.bool)
-    keep[1] = False  # Im of the DC term
-    if horizon % 2 == 0:
-        keep[-1] = False  # Im of the Nyquist term
-    return cols[keep].T.contiguous().to(device=device, dtype=dtype)
+from wmplan_agents.planners.base import colored_noise_matrix
 
 
 @dataclass(frozen=True, kw_only=True)

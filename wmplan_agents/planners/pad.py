@@ -36,6 +36,13 @@ class PaD(base.PlannerConfig):
 
     n_candidates: int = base.count(64)
 
+    def check(self) -> None:
+        if self.init_samples:
+            raise ValueError(
+                f"the pad planner starts every plan from noise; it takes no sampled start, "
+                f"got init_samples={self.init_samples} (use 0)"
+            )
+
     def _check(  # type: ignore[override]
         self,
         model: WorldModel,
