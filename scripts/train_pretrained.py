@@ -31,7 +31,7 @@ import torch
 import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
 from wmplan_agents.checkpoint import save
 from wmplan_agents.contracts import set_model_env
-from wmplan_agents.data import Dataset, collect
+from wmplan_agents.data import Dataset, StatePolicy, collect
 from wmplan_agents.models.contrastive import ContrastiveEncoder
 from wmplan_agents.models.conv import ConvStateWorldModel
 from wmplan_agents.models.features import AngleFeatureDynamics
@@ -39,6 +39,7 @@ from wmplan_agents.models.keypoint import KeypointWorldModel
 from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.objectives import InfoNCE, Prediction
 from wmplan_agents.training import prediction_error, train
+from wmplan_envs import policies
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "wmplan_agents" / "pretrained"
 
@@ -69,6 +70,8 @@ class Recipe:
     max_episode_steps: int | None = None
     # the env the model plans in, recorded in the checkpoint (default: env_kwargs)
     model_env_kwargs: dict[str, Any] | None = None
+    # a data-like policy of wmplan_envs.policies fed the true state (default: the env's own)
+    policy: Any = None
 
 
 def _data(recipe: Recipe, seed: int, n_steps: int, progress: bool) -> Dataset:
@@ -77,7 +80,8 @@ def _data(recipe: Recipe, seed: int, n_steps: int, progress: bool) -> Dataset:
         kwargs["max_episode_steps"] = recipe.max_episode_steps
     env = gym.make(recipe.env_id, **kwargs)
     try:
-        return collect(env, None, n_steps, seed=seed, progress=progress)
+        policy = None if recipe.policy is None else StatePolicy(recipe.policy)
+        return collect(env, policy, n_steps, seed=seed, progress=progress)
     finally:
         env.close()
 
@@ -110,7 +114,10 @@ def _fit(
     fresh = _data(recipe, args.seed + 1000, recipe.val_steps, args.progress)
     err = prediction_error(model, fresh, horizon=check_horizon)
     meta = {
-        "recipe": asdict(recipe),
+        "recipe": {
+            **asdict(recipe),
+            "policy": None if recipe.policy is None else repr(recipe.policy),
+        },
         "objective": repr(objective),
         "seed": args.seed,
         "threads": args.threads,
@@ -236,11 +243,21 @@ def train_pusht_pixels(args: Args) -> dict[str, Any]:
     return _fit("pusht_pixels", model, recipe, objective, args, extra=pusht_pose_errors)
 
 
+# DINO-WM's wall walk with a wider step window: its actions reach the corners of the box the
+# planners search (the reference walk's stay below 0.9 in norm)
+WIDE_WALK = policies.WallRandomWalkPolicy(step_mean=1.4, step_std=0.8, step_high=2.8)
+
+
 def train_wall_state(args: Args) -> dict[str, Any]:
-    """WallSingle, state observations (von-Mises random-walk data)."""
-    recipe = Recipe("WMPlan/WallSingle-v0", {"obs_type": "state"}, 40_000, 5_000, 40, 256, 1e-3, 3)
+    """WallSingle, state observations: the von-Mises random walk with a wider step window, so
+    the data cover the whole action box the planners search (the reference walk's actions stay
+    below 0.9 in norm, and a model planned with full pushes into the wall leaked through it)."""
+    recipe = Recipe(
+        "WMPlan/WallSingle-v0", {"obs_type": "state"}, 200_000, 5_000, 30, 256, 1e-3, 5,
+        policy=WIDE_WALK,
+    )  # fmt: skip
     space = gym.spaces.Box(-1.0, 1.0, (2,), dtype="float32")
-    model = MLPDynamics(3, space, hidden=128, depth=3, normalize_latent=True, seed=args.seed)
+    model = MLPDynamics(3, space, hidden=256, depth=3, normalize_latent=True, seed=args.seed)
     return _fit("wallsingle_state", model, recipe, Prediction(horizon=recipe.horizon), args)
 
 

@@ -136,6 +136,35 @@ def test_shipped_files_load_and_satisfy_the_protocol(key):
     env.close()
 
 
+@pytest.mark.parametrize("steps", [5, 10])
+def test_wall_state_model_keeps_the_wall_under_full_pushes(steps):
+    # 2,000 starts left of the wall (x in [20, 28]), any height and door; push right at the box's
+    # edge for `steps` env steps. The planners search the whole box, so the model must say
+    # "blocked" where the true dynamics block, also for pushes the reference walk never makes
+    # (a model trained on that walk alone, with these draws: 10 steps: 275 crossings where the
+    # wall blocks, 172 of them far from the door; 5 steps: none of the 284 true crossings).
+    from wmplan_agents.contracts import rollout
+    from wmplan_agents.models import ground_truth
+
+    gen = torch.Generator().manual_seed(5)
+    n = 2000
+    u = torch.rand(n, 3, generator=gen)
+    z0 = torch.stack([20 + 8 * u[:, 0], 8 + 48 * u[:, 1], 11.4 + 41.2 * u[:, 2]], 1)
+    push = torch.zeros(n, steps, 2)
+    push[..., 0] = 1.0
+    model = load_pretrained("WMPlan/WallSingle-v0")
+    with torch.no_grad():
+        true_end = rollout(ground_truth("WMPlan/WallSingle-v0"), z0, push)[:, -1]
+        end = model.to_state(rollout(model, model.encode(z0), push)[:, -1])
+    crossed, said = true_end[:, 0] > 32, end[:, 0] > 32
+    far = (z0[:, 1] - z0[:, 2]).abs() > 8  # the door (half height 4) is far from the start
+    assert int((said & ~crossed).sum()) <= 0.02 * n  # measured 1 (5 steps), 12 (10 steps)
+    assert int((said & ~crossed & far).sum()) == 0
+    assert int((crossed & ~said).sum()) <= 0.05 * n  # measured 51 and 23 (284 and 137 before)
+    # median end-point error, px: measured 0.30 and 0.46 (0.71 and 1.95 before)
+    assert float((end[:, :2] - true_end[:, :2]).norm(dim=1).median()) < 1.0
+
+
 def test_pusht_model_uses_action_repeat_5():
     model = load_pretrained("PushT-v0")  # the WMPlan/ prefix is optional
     assert action_repeat(model) == 5 and action_dim(model) == 10

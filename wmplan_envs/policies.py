@@ -40,7 +40,9 @@ class WallRandomWalkPolicy:
     The move length (in units of the env's ``2 a`` move) is drawn from a normal with mean
     ``step_mean`` and std ``step_std`` truncated to ``[step_low, step_high]``; the heading turns
     each step by a von Mises angle with concentration ``kappa`` (the first heading is uniform).
-    The action is ``length / 2 * (cos, sin)``, so its norm is about 0.5.
+    The action is ``length / 2 * (cos, sin)``, so its norm is about 0.5 with the defaults;
+    each component is clipped to the action box ``[-1, 1]`` (which the defaults never reach: a
+    wider length window, as the shipped state model's data uses, does).
     """
 
     step_mean: float = 1.0
@@ -62,7 +64,7 @@ class WallRandomWalkPolicy:
             rng, self.step_mean, self.step_std, self.step_low, self.step_high
         )
         move = 0.5 * length * np.array([math.cos(self._heading), math.sin(self._heading)])
-        return move.astype(np.float32)
+        return np.clip(move, -1.0, 1.0).astype(np.float32)
 
 
 @dataclass

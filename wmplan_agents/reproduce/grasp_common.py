@@ -37,11 +37,14 @@ LABELS = {"cem": "CEM", "latco": "LatCo", "gd": "GD", "grasp": "GRASP"}
 
 
 def preset_kwargs(planner: str, env: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` on top of the registry preset of ``planner`` on ``env``'s shipped model (the
-    same settings an MPC agent gets; e.g. GRASP's Adam step rule on Push-T)."""
-    from registry.presets import resolve_preset
+    """``kwargs`` on top of ``planner``'s planner-wide registry entry: the paper's tables
+    compare each method's own search, so the per-problem presets of the MPC agent (e.g. the
+    WallSingle sampled start, ``init_samples``) are not used here. ``env`` is checked."""
+    from registry.planners import PLANNERS as ENTRIES
 
-    return {**resolve_preset(planner, MODEL_IDS[env], obs_type(env)).kwargs, **kwargs}
+    if env not in MODEL_IDS:
+        raise ValueError(f"unknown env {env!r}; expected one of {sorted(MODEL_IDS)}")
+    return {**ENTRIES[planner].kwargs, **kwargs}
 
 
 def check_horizons(horizons: tuple[int, ...]) -> None:
