@@ -228,8 +228,8 @@ class PlannerConfig:
     seed. All ``B`` problems of a call share the same draws (common random numbers), so a
     batched call equals ``B`` single calls.
 
-    Sampled start (every planner, Box actions): with ``init_samples = N > 0``, each plan first
-    draws ``N`` smooth random sequences around the warm start (coloured noise with exponent
+    Sampled start (every planner but PaD; Box actions): with ``init_samples = N > 0``, a plan
+    first draws ``N`` smooth random sequences around the warm start (coloured noise, exponent
     ``init_beta``, one half-range of the box in standard deviation, clamped into the bounds),
     scores them together with the warm start itself in one batched rollout, and starts the
     planner from the cheapest (:func:`sampled_start`). A local method (GD, GRASP, LatCo, a
