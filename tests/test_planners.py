@@ -281,8 +281,7 @@ def test_default_cost_error_names_the_step(name: str) -> None:
 def test_icem_coloured_noise_has_unit_variance_and_its_colour(
     h: int, beta: float, min_lag1: float | None
 ) -> None:
-    from wmplan_agents.planners.base import correlated_noise, noise_mixing
-    from wmplan_agents.planners.icem import colored_noise_matrix
+    from wmplan_agents.planners.base import colored_noise_matrix, correlated_noise, noise_mixing
 
     gen = torch.Generator().manual_seed(0)
     mixing = noise_mixing(colored_noise_matrix(h, beta, torch.float64, "cpu"), torch.ones(2))

@@ -54,10 +54,7 @@ def test_sampled_start_is_the_cheapest_candidate_seeded_and_in_bounds() -> None:
     torch.testing.assert_close(start(0), chosen, rtol=0, atol=0)
     assert not torch.equal(start(1), chosen)
     # the chosen sequence is one of the draws, and no draw of the same stream is cheaper
-    gen = base.make_generator(0)
-    ones = torch.ones(2, dtype=torch.float64)
-    mixing = base.noise_mixing(base.colored_noise_matrix(h, 2.0, torch.float64, "cpu"), ones)
-    noise = base.correlated_noise(65, mixing, 2, gen)
+    noise = base.colored_noise(65, h, 2, 2.0, base.make_generator(0), torch.float64)
     noise[0] = 0.0
     cands = (0.5 * noise).clamp(-0.5, 0.5)[None].expand(3, -1, -1, -1)
     all_costs, _ = base.evaluate(model, prob, cands)

@@ -14,7 +14,7 @@ import functools
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -567,23 +567,29 @@ def sampled_start(
             "init_samples needs a Box action space (it draws continuous sequences); the model's "
             f"action space is Discrete({prob.n_categories}): use init_samples=0"
         )
-    h, a = prob.horizon, prob.action_size
-    dev, dt = prob.z0.device, prob.z0.dtype
-    ones = torch.ones(a, dtype=dt, device=gen.device)
-    mixing = noise_mixing(colored_noise_matrix(h, beta, dt, gen.device), ones)
-    noise = correlated_noise(n + 1, mixing, a, gen).to(dev)
+    dev = prob.z0.device
+    noise = colored_noise(n + 1, prob.horizon, prob.action_size, beta, gen, prob.z0.dtype)
+    noise = noise.to(dev)
     noise[0] = 0.0  # candidate 0 is the warm start itself
     start = start_mean(prob)
     half = (prob.high - prob.low) / 2
     with torch.no_grad():
         cand = clamp_(start[:, None] + half * noise, prob)  # [B, n + 1, H, A]
         c, _ = evaluate(model, prob, cand)
-    best = c.argmin(dim=1)
-    chosen = cand[torch.arange(prob.batch, device=dev), best]
-    return Problem(
-        prob.z0, prob.z_goal, h, chosen, prob.cost, prob.low, prob.high, prob.discrete,
-        prob.n_blocks, prob.n_categories,
-    )  # fmt: skip
+    chosen = cand[torch.arange(prob.batch, device=dev), c.argmin(dim=1)]
+    return replace(prob, init_actions=chosen)
+
+
+def colored_noise(
+    n: int, horizon: int, a: int, beta: float, gen: torch.Generator, dtype: torch.dtype
+) -> Tensor:
+    """``n`` sequences ``[n, H, A]`` of unit-variance noise with PSD ``~ 1/f^beta`` along time,
+    independent across the ``A`` action dimensions, drawn from ``gen`` on its device."""
+    dev = gen.device
+    mixing = noise_mixing(
+        colored_noise_matrix(horizon, beta, dtype, dev), torch.ones(a, dtype=dtype, device=dev)
+    )
+    return correlated_noise(n, mixing, a, gen)
 
 
 def correlated_noise(n: int, mixing: Tensor, a: int, gen: torch.Generator) -> Tensor:

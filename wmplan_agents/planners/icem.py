@@ -9,7 +9,6 @@ from torch import Tensor
 
 from wmplan_agents.contracts import PlanResult, WorldModel
 from wmplan_agents.planners import base
-from wmplan_agents.planners.base import colored_noise_matrix
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,10 +107,8 @@ class ICEM(base.PlannerConfig):
         else:
             mean = base.start_mean(prob)
             std = (self.init_std * (prob.high - prob.low) / 2).expand_as(mean).clone()
-            coloring = colored_noise_matrix(h, self.noise_beta, dt, dev)
-            mixing = base.noise_mixing(coloring, torch.ones(a, dtype=dt, device=dev))
             # every iteration's noise in one draw and one matrix product, split per iteration
-            noise = base.correlated_noise(sum(pops), mixing, a, gen).split(pops)
+            noise = base.colored_noise(sum(pops), h, a, self.noise_beta, gen, dt).split(pops)
         best = base.BestSoFar(prob, "iCEM")
         sizes = []
         for it, n in enumerate(pops):
