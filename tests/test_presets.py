@@ -57,8 +57,12 @@ def test_pusht_presets_come_from_the_model():
     grasp = MPCAgent(model, "grasp")
     assert grasp.preset.source == "WMPlan/PushT-v0 (state)"
     assert (grasp.horizon, grasp.replan_every) == (5, 5)
-    # no Push-T settings for GRASP: its scale-free default steps serve every model
-    assert grasp.planner.step_rule == "gn" and grasp.preset.kwargs == PLANNERS["grasp"].kwargs
+    # GRASP's scale-free default steps serve every model; on Push-T it only plans within the
+    # box of the shipped model's data
+    assert grasp.planner.step_rule == "gn"
+    assert grasp.preset.kwargs == {**PLANNERS["grasp"].kwargs, "action_scale": 0.2}
+    assert grasp.planner.action_scale == 0.2
+    assert MPCAgent(model, "grasp", action_scale=1.0).planner.action_scale == 1.0
     plain = MPCAgent(model, "grasp", step_rule="sgd", horizon=3)
     assert plain.planner.step_rule == "sgd" and plain.horizon == 3 and plain.replan_every == 3
 

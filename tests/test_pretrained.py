@@ -222,19 +222,7 @@ def _headline_episodes(planner: str, seeds: range) -> list[bool]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "planner",
-    [
-        "cem",
-        pytest.param(
-            "grasp",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="GRASP plans 3/5 of these seeds (8/10 of seeds 5005-5014) with the shipped "
-                "Push-T model: it reaches lower model costs than CEM with worse outcomes in the "
-                "simulator (docs/results.md, Defaults). Strict: this fails loudly once GRASP "
-                "reaches the bar.",
-            ),
-        ),
-    ],
+    ["cem", "grasp"],
 )
 def test_headline_lines_plan_pusht(planner):
     """``MPCAgent(load_pretrained("WMPlan/PushT-v0"), planner=...)`` in

@@ -37,7 +37,7 @@ class CoarseToFine(base.PlannerConfig):
         fine: the registered planner that refines on the model itself (likewise with
             ``fine_kwargs``); ``None`` plans with the coarse level alone.
         coarse_kwargs, fine_kwargs: keyword arguments for those planners.
-        seed, reseed_every_plan: passed to both planners (``coarse_planner``,
+        seed, reseed_every_plan, action_scale: passed to both planners (``coarse_planner``,
             ``fine_planner``: the planners made).
 
     ``info``: the fine planner's info plus ``coarse_cost`` (the coarse planner's own cost),
@@ -57,7 +57,11 @@ class CoarseToFine(base.PlannerConfig):
 
         if self.coarse == "coarse-to-fine" or self.fine == "coarse-to-fine":
             raise ValueError("coarse and fine must be single-level planners, not coarse-to-fine")
-        common = {"seed": self.seed, "reseed_every_plan": self.reseed_every_plan}
+        common = {
+            "seed": self.seed,
+            "reseed_every_plan": self.reseed_every_plan,
+            "action_scale": self.action_scale,
+        }
         coarse = make_planner(self.coarse, **{**common, **(self.coarse_kwargs or {})})
         fine = self.fine and make_planner(self.fine, **{**common, **(self.fine_kwargs or {})})
         object.__setattr__(self, "coarse_planner", coarse)

@@ -42,6 +42,11 @@ class PaD(base.PlannerConfig):
                 f"the pad planner starts every plan from noise; it takes no sampled start, "
                 f"got init_samples={self.init_samples} (use 0)"
             )
+        if self.action_scale != 1.0:
+            raise ValueError(
+                "the pad planner's actions come from its inverse-dynamics model; it takes no "
+                f"action_scale, got {self.action_scale} (use 1)"
+            )
 
     def _check(  # type: ignore[override]
         self,
