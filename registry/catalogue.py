@@ -36,8 +36,10 @@ for _name, _kwargs in (
     ("grasp", {"iterations": 40, "sync_every": 20, "sync_steps": 10}),
     ("latco", {"iterations": 40, "refine_steps": 25}),
 ):
-    add_preset(_name, WALL, "state", Preset(70, 5, {**_kwargs, **_WALL_START}, cost="arrive"))
-add_preset("random", WALL, "state", Preset(70, 5, {}, cost="arrive"))
+    for _obs in ("state", "pixels"):  # the pixel model reads the state for the state model
+        add_preset(_name, WALL, _obs, Preset(70, 5, {**_kwargs, **_WALL_START}, cost="arrive"))
+for _obs in ("state", "pixels"):
+    add_preset("random", WALL, _obs, Preset(70, 5, {}, cost="arrive"))
 
 # GRASP on WallSingle's true dynamics with DINO-WM's frameskip (ground_truth(env,
 # action_repeat=5), open loop through the door): state noise 6 px cosine-annealed to 0 at 3/4,

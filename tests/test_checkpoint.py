@@ -14,10 +14,12 @@ from wmplan_agents.data import Dataset, collect
 from wmplan_agents.models import (
     HELM,
     ContrastiveEncoder,
+    ConvStateWorldModel,
     ConvWorldModel,
     EnergyMLP,
     KeypointWorldModel,
     MLPDynamics,
+    StateReaderModel,
 )
 
 BOX = gym.spaces.Box(np.float32([-1.0, -2.0]), np.float32([1.0, 0.5]), dtype=np.float32)
@@ -43,6 +45,12 @@ MODELS = {
     "conv": lambda: ConvWorldModel((16, 16, 3), BOX, latent_dim=4, channels=4, n_layers=2),
     "energy": lambda: EnergyMLP(2, hidden=8, depth=1),
     "keypoint": lambda: KeypointWorldModel((16, 16, 3), BOX, channels=4, n_layers=2, hidden=8),
+    "reader": lambda: StateReaderModel(
+        ConvStateWorldModel(
+            (16, 16, 3), BOX, state_dim=3, latent_dim=4, keypoints=1, channels=4, n_layers=2
+        ),
+        MLPDynamics(3, BOX, hidden=8, depth=1, normalize_latent=True),
+    ),
 }
 
 
@@ -64,7 +72,7 @@ def test_round_trip_is_exact(name, tmp_path):
         x = torch.rand(4, 2)
         assert torch.equal(model.energy(x), loaded.energy(x))
         return
-    obs = torch.rand(3, *((16, 16, 3) if name in ("conv", "keypoint") else (5,))) * 255
+    obs = torch.rand(3, *((16, 16, 3) if name in ("conv", "keypoint", "reader") else (5,))) * 255
     from wmplan_agents.contracts import action_dim
 
     act = torch.rand(3, action_dim(model))

@@ -10,6 +10,7 @@ from wmplan_agents.models.keypoint import KeypointWorldModel
 from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.models.pad import PaDModel
 from wmplan_agents.models.pretrained import load_pretrained
+from wmplan_agents.models.reader import StateReaderModel
 
 __all__ = [
     "HELM",
@@ -23,6 +24,7 @@ __all__ = [
     "KeypointWorldModel",
     "MLPDynamics",
     "PaDModel",
+    "StateReaderModel",
     "ground_truth",
     "load_pretrained",
 ]

@@ -18,8 +18,9 @@ pair of latent coordinates:
   convolutions and two upsampling steps, with the blobs drawn again at half resolution;
 * predictor: a residual MLP on the latent ``[global, x_1..x_K, y_1..y_K]`` and the action.
 
-The latent is ``global_dim + 2 K`` numbers; :meth:`KeypointWorldModel.default_objective` is the
-recipe of the shipped WallSingle pixel model. Satisfies
+The latent is ``global_dim + 2 K`` numbers; :meth:`KeypointWorldModel.default_objective` learns
+WallSingle's dot and door from 16k frames without labels (docs/notes/wall-pixel-model.md; the
+shipped WallSingle pixel model reads the state instead: ``StateReaderModel``). Satisfies
 :class:`~wmplan_agents.contracts.WorldModel`.
 """
 

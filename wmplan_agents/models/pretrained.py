@@ -10,7 +10,8 @@ env id                          obs_type    model
 ``WMPlan/PushT-v0``             state       ``AngleFeatureDynamics`` (relative actions,
                                             ``action_repeat=5``; pushing-policy data)
 ``WMPlan/WallSingle-v0``        state       ``MLPDynamics``
-``WMPlan/WallSingle-v0``        pixels      ``KeypointWorldModel`` (64 x 64 images)
+``WMPlan/WallSingle-v0``        pixels      ``StateReaderModel`` (64 x 64 images: a conv
+                                            reader of the state, then the state model)
 ``WMPlan/PointMaze-v0``         state       ``MLPDynamics``
 ``WMPlan/MiniGridEmpty-v0``     state       ``ContrastiveEncoder`` (InfoNCE latent)
 ==============================  ==========  =================================================
