@@ -292,8 +292,9 @@ def train_wall_pixels(args: Args) -> dict[str, Any]:
         seed=args.seed,
     )
     state_path = args.out_dir / "wallsingle_state"  # this run's state model, else the shipped
-    state_model = load(state_path) if state_path.with_suffix(".json").is_file() else None
-    if state_model is None:
+    if state_path.with_suffix(".json").is_file():
+        state_model = load(state_path)
+    else:
         state_model = load_pretrained("WMPlan/WallSingle-v0")
 
     def finish(trained: torch.nn.Module) -> torch.nn.Module:
