@@ -210,6 +210,21 @@ def test_the_reproduction_runs_at_a_tiny_size(tmp_path):
     assert any("PaD on CubeSingle" in line for line in lines)
 
 
+def test_the_table_names_the_papers_projector_ablation_for_noisy_data():
+    from wmplan_agents.reproduce.pad import PadResult, PadSettings, Row, table
+
+    rows = [
+        Row(label, data, {1: [False]}, {1: [200]})
+        for label, data in (("PaD, N=4", "play"), ("PaD, N=4", "noisy"),
+                            ("PaD (no projector), N=4", "noisy"))
+    ]  # fmt: skip
+    text = table(PadResult(PadSettings(tasks=(1,)), rows=rows))
+    lines = {line.split("  ")[0]: line for line in text.splitlines() if ": PaD" in line}
+    assert lines["play: PaD, N=4"].rstrip().endswith("95%; length 78")
+    assert lines["noisy: PaD, N=4"].rstrip().endswith("98%; length 63")
+    assert lines["noisy: PaD (no projector), N=4"].rstrip().endswith("50%; length 63")
+
+
 def test_the_shipped_cube_model_plans_with_its_preset():
     pytest.importorskip("ogbench")
     from wmplan_agents import load_pretrained

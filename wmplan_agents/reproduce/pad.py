@@ -159,7 +159,11 @@ def table(result: PadResult) -> str:
             f"{format_rate(r.total, r.n)}; tasks {per_task}; "
             f"mean length of successes {r.mean_success_length:.0f}"
         )
-        if r.label.startswith("PaD"):
+        if r.label.startswith("PaD") and r.data == "noisy":  # the paper's projector ablation
+            ablation = PAPER["projector ablation (noisy data)"]
+            rate = ablation["without" if "no projector" in r.label else "with"]
+            ref = f"{rate:.0f}%; length {PAPER['mean length of successes']['noisy']}"
+        elif r.label.startswith("PaD"):
             length = PAPER["mean length of successes"][r.data]
             ref = f"{PAPER['success']['PaD']:.0f}%; length {length}"
         else:
