@@ -5,6 +5,7 @@ Usage::
     python scripts/train_pad.py              # play data, into wmplan_agents/pretrained
     python scripts/train_pad.py --data noisy --out-dir /tmp/pad --minutes 10
     python scripts/train_pad.py --no-projector --out-dir /tmp/pad_noproj
+    python scripts/train_pad.py --cubes 2 --out-dir /tmp/pad   # WMPlan/CubeDouble-v0
 
 Collects ``--steps`` env steps with one of OGBench's oracles (``play`` or ``noisy``; episodes of
 1,000 steps, the env made with ``mode="data_collection"``, as OGBench's datasets), caches them
@@ -27,18 +28,21 @@ from wmplan_agents.contracts import set_model_env
 from wmplan_agents.data import Dataset, collect
 from wmplan_agents.models.pad import PaDModel, train_pad
 
-ENV_ID = "WMPlan/CubeSingle-v0"
+ENV_IDS = {1: "WMPlan/CubeSingle-v0", 2: "WMPlan/CubeDouble-v0"}
+NAMES = {1: "cubesingle", 2: "cubedouble"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def data(kind: str, steps: int, seed: int, progress: bool) -> tuple[Dataset, float]:
-    """The oracle's data (cached by kind, size and seed) and the seconds collecting took."""
-    path = ROOT / "outputs" / "pad_data" / f"cubesingle_{kind}_{steps}_{seed}.npz"
+def data(kind: str, steps: int, seed: int, progress: bool, cubes: int = 1) -> tuple[Dataset, float]:
+    """The oracle's data (cached by env, kind, size and seed) and the seconds collecting took."""
+    path = ROOT / "outputs" / "pad_data" / f"{NAMES[cubes]}_{kind}_{steps}_{seed}.npz"
     if path.exists():
         return Dataset.load(path), 0.0
     start = time.perf_counter()
     env_kwargs = {"mode": "data_collection", "max_steps": 1000}
-    dataset = collect(ENV_ID, kind, steps, seed=seed, progress=progress, env_kwargs=env_kwargs)
+    dataset = collect(
+        ENV_IDS[cubes], kind, steps, seed=seed, progress=progress, env_kwargs=env_kwargs
+    )
     seconds = time.perf_counter() - start
     path.parent.mkdir(parents=True, exist_ok=True)
     dataset.save(path)
@@ -48,6 +52,7 @@ def data(kind: str, steps: int, seed: int, progress: bool) -> tuple[Dataset, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", choices=("play", "noisy"), default="play")
+    parser.add_argument("--cubes", type=int, choices=(1, 2), default=1, help="CubeSingle/Double")
     parser.add_argument("--steps", type=int, default=150_000)
     parser.add_argument("--minutes", type=float, default=25.0, help="training wall-time limit")
     parser.add_argument("--updates", type=int, default=200_000)
@@ -61,7 +66,8 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    dataset, collect_s = data(args.data, args.steps, args.seed, not args.no_progress)
+    env_id = ENV_IDS[args.cubes]
+    dataset, collect_s = data(args.data, args.steps, args.seed, not args.no_progress, args.cubes)
     if args.collect_only:
         print(f"{len(dataset)} steps of {args.data} data ({collect_s:.0f} s)")
         return
@@ -74,12 +80,12 @@ def main() -> None:
         model, dataset, updates=args.updates, batch_size=args.batch_size, seed=args.seed,
         time_limit_s=60 * args.minutes, progress=not args.no_progress,
     )  # fmt: skip
-    set_model_env(model, ENV_ID, {})
-    name = "cubesingle_pad" + ("" if args.data == "play" else f"_{args.data}")
+    set_model_env(model, env_id, {})
+    name = f"{NAMES[args.cubes]}_pad" + ("" if args.data == "play" else f"_{args.data}")
     name += "_noproj" if args.no_projector else ""
     metadata = {
         "recipe": {
-            "env_id": ENV_ID, "data": args.data, "steps": args.steps, "episode_steps": 1000,
+            "env_id": env_id, "data": args.data, "steps": args.steps, "episode_steps": 1000,
             "batch_size": args.batch_size, "minutes": args.minutes, "seed": args.seed,
             "threads": args.threads, "projector": not args.no_projector, "small": args.small,
         },

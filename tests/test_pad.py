@@ -210,6 +210,28 @@ def test_the_reproduction_runs_at_a_tiny_size(tmp_path):
     assert any("PaD on CubeSingle" in line for line in lines)
 
 
+def test_the_reproduction_runs_on_two_cubes_at_a_tiny_size(tmp_path):
+    pytest.importorskip("ogbench")
+    from wmplan_agents import checkpoint
+    from wmplan_agents.reproduce import reproduce
+
+    lines: list[str] = []
+    result = reproduce(
+        "pad", tmp_path / "out", echo=lines.append, cubes=2, data=("play",), projector=(True,),
+        replan=(4,), tasks=(3,), episodes=1, steps=300, episode_steps=50, train_minutes=0.01,
+        max_steps=6, baselines=(), models_dir=str(tmp_path / "models"),
+    )  # fmt: skip
+    assert [r.label for r in result.rows] == ["PaD, N=4"]
+    assert 1 <= result.rows[0].lengths[3][0] <= 6
+    model = checkpoint.load(tmp_path / "models" / "cubedouble_pad")
+    assert model.env_id == "WMPlan/CubeDouble-v0" and model.obs_dim == 37
+    title = next(line for line in lines if "PaD on" in line)
+    assert "CubeDouble" in title and "CubeSingle" not in title
+    assert any("no paper number" in line for line in lines)
+    with pytest.raises(ValueError, match="cubes must be 1 or 2"):
+        reproduce("pad", tmp_path / "bad", cubes=3)
+
+
 def test_the_table_names_the_papers_projector_ablation_for_noisy_data():
     from wmplan_agents.reproduce.pad import PadResult, PadSettings, Row, table
 

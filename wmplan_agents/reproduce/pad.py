@@ -1,13 +1,15 @@
-"""Planning as Descent on OGBench's CubeSingle: success on the 5 evaluation tasks.
+"""Planning as Descent on OGBench's cube tasks: success on the 5 evaluation tasks.
 
-For each data regime (OGBench's ``play`` and ``noisy`` oracles) and with and without the
+``cubes=1`` (the default) is ``WMPlan/CubeSingle-v0``, ``cubes=2`` ``WMPlan/CubeDouble-v0``. For
+each data regime (OGBench's ``play`` and ``noisy`` oracles) and with and without the
 projector, a PaD model is loaded from ``models_dir`` (the checkpoints ``scripts/train_pad.py``
-writes: ``cubesingle_pad[_noisy][_noproj]``) or, if absent, trained here on ``steps`` oracle
-steps for ``train_minutes``. Each model runs as ``MPCAgent(model, "pad", replan_every=N)`` on
-every task (``reset(options={"task_id": k})``, ``episodes`` episodes each, seeds
-``seed + i``) for each replanning interval ``N``. Reported: success per task and overall
-[Wilson 95%], and the mean episode length of the successes. Baselines on the same data: CEM
-and GRASP (registry presets) with an ``MLPDynamics`` trained on it, at their preset interval.
+writes: ``cubesingle_pad[_noisy][_noproj]``, ``cubedouble_...`` for two cubes) or, if absent,
+trained here on ``steps`` oracle steps for ``train_minutes``. Each model runs as
+``MPCAgent(model, "pad", replan_every=N)`` on every task (``reset(options={"task_id": k})``,
+``episodes`` episodes each, seeds ``seed + i``) for each replanning interval ``N``.
+Reported: success per task and overall [Wilson 95%], and the mean episode length of the
+successes. Baselines on the same data: CEM and GRASP (registry presets) with an
+``MLPDynamics`` trained on it, at their preset interval.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from wmplan_agents.reproduce.common import (
     publish,
 )
 
-ENV_ID = "WMPlan/CubeSingle-v0"
+ENV_IDS = {1: "WMPlan/CubeSingle-v0", 2: "WMPlan/CubeDouble-v0"}
 # the paper's claims (planning-as-descent-summary.md): success %, mean episode length
 PAPER: dict[str, Any] = {
     "success": {"PaD": 95.0, "best prior method": 68.0},
@@ -45,16 +47,21 @@ class PadSettings:
     tasks: tuple[int, ...] = (1, 2, 3, 4, 5)
     episodes: int = 20
     seed: int = 0
+    cubes: int = 1  # 1: CubeSingle, 2: CubeDouble
     models_dir: str = ""  # default: the shipped models' folder
     steps: int = 150_000  # oracle steps when a model must be trained here
     episode_steps: int = 1000  # steps per data episode (OGBench's datasets: 1,000)
     train_minutes: float = 25.0
-    max_steps: int = 200  # episode budget (OGBench's for one cube)
+    max_steps: int | None = None  # episode budget; default the env's (200 / 500, as OGBench)
     baselines: tuple[str, ...] = ("cem", "grasp")
     baseline_epochs: int = 30
 
     def __post_init__(self) -> None:
-        check_positive(episodes=self.episodes, steps=self.steps, max_steps=self.max_steps)
+        check_positive(episodes=self.episodes, steps=self.steps)
+        if self.max_steps is not None:
+            check_positive(max_steps=self.max_steps)
+        if self.cubes not in ENV_IDS:
+            raise ValueError(f"cubes must be 1 or 2, got {self.cubes!r}")
         check_positive(episode_steps=self.episode_steps)
         if not self.data or set(self.data) - {"play", "noisy"}:
             raise ValueError(f"data must be some of ('play', 'noisy'), got {self.data!r}")
@@ -64,6 +71,10 @@ class PadSettings:
             raise ValueError(f"tasks must be some of 1..5, got {self.tasks!r}")
         if not self.train_minutes > 0:
             raise ValueError(f"train_minutes must be positive, got {self.train_minutes!r}")
+
+    @property
+    def env_id(self) -> str:
+        return ENV_IDS[self.cubes]
 
 
 @dataclass
@@ -99,17 +110,16 @@ class PadResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def model_name(data: str, projector: bool) -> str:
-    return (
-        "cubesingle_pad" + ("" if data == "play" else f"_{data}") + ("" if projector else "_noproj")
-    )
+def model_name(data: str, projector: bool, cubes: int = 1) -> str:
+    prefix = {1: "cubesingle", 2: "cubedouble"}[cubes]
+    return f"{prefix}_pad{'' if data == 'play' else '_' + data}{'' if projector else '_noproj'}"
 
 
 def _dataset(data: str, s: PadSettings, progress: bool) -> Any:
     from wmplan_agents.data import collect
 
     env_kwargs = {"mode": "data_collection", "max_steps": s.episode_steps}
-    return collect(ENV_ID, data, s.steps, seed=s.seed, progress=progress, env_kwargs=env_kwargs)
+    return collect(s.env_id, data, s.steps, seed=s.seed, progress=progress, env_kwargs=env_kwargs)
 
 
 def _pad_model(data: str, projector: bool, s: PadSettings, folder: Path, cache: dict,
@@ -119,7 +129,7 @@ def _pad_model(data: str, projector: bool, s: PadSettings, folder: Path, cache: 
     from wmplan_agents.contracts import set_model_env
     from wmplan_agents.models.pad import PaDModel, train_pad
 
-    path = folder / model_name(data, projector)
+    path = folder / model_name(data, projector, s.cubes)
     if path.with_suffix(".json").exists():
         meta = checkpoint.read_config(path).get("metadata", {})
         return checkpoint.load(path), {"source": str(path), **meta}
@@ -130,7 +140,7 @@ def _pad_model(data: str, projector: bool, s: PadSettings, folder: Path, cache: 
     result = train_pad(
         model, dataset, seed=s.seed, time_limit_s=60 * s.train_minutes, progress=progress
     )
-    set_model_env(model, ENV_ID, {})
+    set_model_env(model, s.env_id, {})
     meta = {"trained_here": True, "updates": result.updates, "train_s": result.wall_s,
             "steps": s.steps}  # fmt: skip
     checkpoint.save(model, path, metadata=meta)
@@ -141,10 +151,11 @@ def _run(label: str, data: str, agent: Any, s: PadSettings, workers: int, addres
     from wmplan_agents.evaluation import evaluate
 
     row = Row(label, data, {}, {})
+    budget = {} if s.max_steps is None else {"max_steps": s.max_steps}
     for k in s.tasks:
         res = evaluate(
-            agent, ENV_ID, s.episodes, s.seed, progress=False, workers=workers,
-            address=address, options={"task_id": k}, max_steps=s.max_steps,
+            agent, s.env_id, s.episodes, s.seed, progress=False, workers=workers,
+            address=address, options={"task_id": k}, **budget,
         )  # fmt: skip
         row.successes[k], row.lengths[k] = res.successes, res.lengths
     return row
@@ -159,7 +170,9 @@ def table(result: PadResult) -> str:
             f"{format_rate(r.total, r.n)}; tasks {per_task}; "
             f"mean length of successes {r.mean_success_length:.0f}"
         )
-        if r.label.startswith("PaD") and r.data == "noisy":  # the paper's projector ablation
+        if s.cubes != 1:
+            ref = "no paper number (the paper reports one cube)"
+        elif r.label.startswith("PaD") and r.data == "noisy":  # the paper's projector ablation
             ablation = PAPER["projector ablation (noisy data)"]
             rate = ablation["without" if "no projector" in r.label else "with"]
             ref = f"{rate:.0f}%; length {PAPER['mean length of successes']['noisy']}"
@@ -172,8 +185,9 @@ def table(result: PadResult) -> str:
     return comparison_table(
         rows,
         title=(
-            f"PaD on CubeSingle ({s.episodes} episodes per task, tasks {list(s.tasks)}): success "
-            "[Wilson 95%], per task, mean episode length of successes; paper"
+            f"PaD on {s.env_id.split('/')[1][:-3]} ({s.episodes} episodes per task, tasks "
+            f"{list(s.tasks)}): success [Wilson 95%], per task, mean episode length of "
+            "successes; paper"
         ),
     )
 
@@ -190,7 +204,7 @@ def reproduce(s: PadSettings, opts: RunOptions) -> PadResult:
     for data in s.data:
         for projector in s.projector:
             model, meta = _pad_model(data, projector, s, folder, cache, opts.progress)
-            result.models[model_name(data, projector)] = meta
+            result.models[model_name(data, projector, s.cubes)] = meta
             for n in s.replan:
                 label = f"PaD{'' if projector else ' (no projector)'}, N={n}"
                 agent = MPCAgent(model, "pad", replan_every=n)
@@ -222,7 +236,7 @@ def _baseline_model(data: str, s: PadSettings, cache: dict, progress: bool) -> A
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
-        cache[key] = set_model_env(model, ENV_ID, {})
+        cache[key] = set_model_env(model, s.env_id, {})
     return cache[key]
 
 
