@@ -3,7 +3,7 @@
 
     python -m bench.long_horizon --out results/long_horizon                      # all families
     python -m bench.long_horizon --families wall-detour --horizons 50 --trials 20
-    python -m bench.long_horizon --families maze-arms --replan-every 25
+    python -m bench.long_horizon --families maze-arms
     python -m bench.long_horizon --families pusht-around pusht-around-pixels
 
 Writes ``<family>.md`` (the tables), ``<family>.json`` (every cell) and ``<family>.png`` (success

@@ -1,4 +1,5 @@
-"""World models: the ground truth of envs with known dynamics, and learned models."""
+"""World models: the ground truth of envs with known dynamics, a hand-written PointMaze model,
+and learned models."""
 
 from wmplan_agents.models.contrastive import ContrastiveEncoder
 from wmplan_agents.models.conv import ConvStateWorldModel, ConvWorldModel
@@ -9,6 +10,7 @@ from wmplan_agents.models.helm import HELM, HELMPlanningModel
 from wmplan_agents.models.keypoint import KeypointWorldModel
 from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.models.pad import PaDModel
+from wmplan_agents.models.point_mass import PointMassModel
 from wmplan_agents.models.pretrained import load_pretrained
 from wmplan_agents.models.reader import StateReaderModel
 
@@ -24,6 +26,7 @@ __all__ = [
     "KeypointWorldModel",
     "MLPDynamics",
     "PaDModel",
+    "PointMassModel",
     "StateReaderModel",
     "ground_truth",
     "load_pretrained",
