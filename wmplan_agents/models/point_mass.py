@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from wmplan_agents.contracts import action_dim
+from wmplan_agents.models.mlp import check_action_repeat
 
 DT = 0.01  # s, point.xml's timestep
 RADIUS = 0.1  # the ball's radius
@@ -84,14 +85,10 @@ class PointMassModel:
     ) -> None:
         from wmplan_envs.pointmaze import _check_maze, _u_maze
 
-        if isinstance(action_repeat, bool) or not isinstance(action_repeat, (int, np.integer)):
-            raise ValueError(f"action_repeat must be a positive integer, got {action_repeat!r}")
-        if action_repeat < 1:
-            raise ValueError(f"action_repeat must be a positive integer, got {action_repeat}")
         maze = _check_maze(maze_map) if maze_map is not None else _u_maze()
         self.maze_map = maze
         self.walls = torch.as_tensor(wall_boxes(maze))
-        self.action_repeat = int(action_repeat)
+        self.action_repeat = check_action_repeat(action_repeat)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
         self.env_id: str | None = "WMPlan/PointMaze-v0"
