@@ -8,6 +8,7 @@ from wmplan_agents.models.features import AngleFeatureDynamics
 from wmplan_agents.models.ground_truth import GroundTruthModel, ground_truth
 from wmplan_agents.models.helm import HELM, HELMPlanningModel
 from wmplan_agents.models.keypoint import KeypointWorldModel
+from wmplan_agents.models.latent import LatentStateDynamics
 from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.models.pad import PaDModel
 from wmplan_agents.models.point_mass import PointMassModel
@@ -24,6 +25,7 @@ __all__ = [
     "GroundTruthModel",
     "HELMPlanningModel",
     "KeypointWorldModel",
+    "LatentStateDynamics",
     "MLPDynamics",
     "PaDModel",
     "PointMassModel",
