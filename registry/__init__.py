@@ -10,12 +10,13 @@ open-loop tables' envs in :data:`BENCHMARK_ENVS`.
 
 from registry.benchmarks import BENCHMARK_ENVS, EnvSetup
 from registry.envs import ENVS, EnvEntry, register_envs
-from registry.models import SHIPPED_MODELS
+from registry.models import BENCHMARK_MODELS, SHIPPED_MODELS
 from registry.planners import PLANNERS, PlannerEntry, single_level_planners
 from registry.reproductions import REPRODUCTIONS, Reproduction
 
 __all__ = [
     "BENCHMARK_ENVS",
+    "BENCHMARK_MODELS",
     "ENVS",
     "PLANNERS",
     "REPRODUCTIONS",

@@ -112,7 +112,7 @@ def planners_page() -> str:
 
 
 def models_page() -> str:
-    from registry import SHIPPED_MODELS
+    from registry import BENCHMARK_MODELS, SHIPPED_MODELS
     from wmplan_agents import models
     from wmplan_agents.models.pretrained import PRETRAINED_DIR
 
@@ -137,6 +137,8 @@ def models_page() -> str:
             f"| `{env_id}` | {obs} | `{config['class']}` | `{kwargs}` | "
             f"`wmplan_agents/pretrained/{stem}` |"
         )
+    out += ["", "Shipped for benchmarks, not as an env's default (`checkpoint.load`):", ""]
+    out += [f"- `wmplan_agents/pretrained/{n}`: {what}" for n, what in BENCHMARK_MODELS.items()]
     for name in models.__all__:
         obj = getattr(models, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):

@@ -167,3 +167,16 @@ def test_compare_and_the_cli_at_a_tiny_size(tmp_path):
     assert (tmp_path / "wall-detour.md").exists() and (tmp_path / "wall-detour.png").exists()
     bad = CliRunner().invoke(app, ["compare", "wall-detour", "--planner", "nope"])
     assert bad.exit_code == 2 and "unknown planners" in bad.output
+
+
+def test_the_families_with_accurate_models_predict_their_scripted_routes():
+    from wmplan_agents.models import LatentStateDynamics, PointMassModel
+
+    latent = compare.family_model("wall-detour-latent")
+    assert isinstance(latent, LatentStateDynamics) and latent.latent_dim == 64
+    assert not latent.training and not any(p.requires_grad for p in latent.parameters())
+    # problem seeds the model's recipe was not chosen on
+    wall = compare.detour_problems("wall-detour-latent", 50, 30, seed=777)
+    assert compare._route_under_model(latent, wall) >= 27
+    maze = compare.family_model("maze-arms")
+    assert isinstance(maze, PointMassModel) and maze.action_repeat == 5

@@ -99,6 +99,15 @@ def test_prediction_error_on_fresh_data(key):
     assert bound_5 < factor * err.no_change_mse[4], err
 
 
+def test_every_checkpoint_in_the_package_is_registered():
+    from registry import BENCHMARK_MODELS, SHIPPED_MODELS
+    from wmplan_agents.models.pretrained import PRETRAINED_DIR
+
+    stems = {p.stem for p in PRETRAINED_DIR.glob("*.json")}
+    assert stems == set(SHIPPED_MODELS.values()) | set(BENCHMARK_MODELS)
+    assert {p.stem for p in PRETRAINED_DIR.glob("*.safetensors")} == stems
+
+
 def test_recorded_metadata_matches_the_recipe():
     meta = pretrained_metadata("WMPlan/PushT-v0")
     assert meta["recipe"]["env_kwargs"]["relative"] is True

@@ -304,8 +304,8 @@ def compare_command(
     family: Annotated[
         str,
         typer.Argument(
-            help="problem family: wall-detour, wall-detour-wide, maze-arms, pusht-around or "
-            "pusht-around-pixels"
+            help="problem family: wall-detour, wall-detour-wide, wall-detour-latent, maze-arms, "
+            "pusht-around or pusht-around-pixels"
         ),
     ],
     horizons: Annotated[

@@ -14,6 +14,11 @@ model that plans them:
   other directions decay by half each step). Not a learned latent: it is an exact model with
   many directions that do not matter, where GRASP's paper says its stop-gradient and state
   noise matter.
+* ``"wall-detour-latent"``: the same problems planned with a *learned* 64-d latent: the
+  shipped :class:`~wmplan_agents.models.LatentStateDynamics` for WallSingle's state
+  (``wmplan_agents/pretrained/wallsingle_latent``, one env step per model step; an MLP encoder
+  of the state, latent dynamics, a linear state readout), accurate enough on these problems
+  that the scripted routes reach their goals under it (the report says how many).
 * ``"maze-arms"``: PointMaze's U-maze from one arm to the other (cells (1, 1) and (3, 1), both
   ways), planned with :class:`~wmplan_agents.models.PointMassModel` (the point mass and its
   walls written out in torch, with a contact response fitted to MuJoCo's) at 5 env steps per
@@ -68,11 +73,21 @@ from wmplan_agents.reproduce.open_loop import (
     run_cells,
 )
 
-FAMILIES = ("wall-detour", "wall-detour-wide", "maze-arms", "pusht-around", "pusht-around-pixels")
+FAMILIES = (
+    "wall-detour",
+    "wall-detour-wide",
+    "wall-detour-latent",
+    "maze-arms",
+    "pusht-around",
+    "pusht-around-pixels",
+)
+# the learned wide-latent WallSingle model of "wall-detour-latent" (scripts/train_pretrained.py)
+LATENT_WALL_MODEL = "wallsingle_latent"
 # the horizons (env steps) a family is compared at by default
 DEFAULT_HORIZONS: dict[str, tuple[int, ...]] = {
     "wall-detour": (25, 50, 100),
     "wall-detour-wide": (50, 100),
+    "wall-detour-latent": (50,),
     "maze-arms": (150,),
     "pusht-around": (75, 100),
     "pusht-around-pixels": (75,),
@@ -334,8 +349,9 @@ class WideLatentModel:
 
 def family_model(family: str) -> Any:
     """The model that plans ``family`` (module docstring)."""
+    from wmplan_agents import checkpoint
     from wmplan_agents.models import PointMassModel, ground_truth
-    from wmplan_agents.models.pretrained import load_pretrained
+    from wmplan_agents.models.pretrained import PRETRAINED_DIR, load_pretrained
 
     env_name = _env_name(family)
     if env_name == "maze-arms":
@@ -344,6 +360,8 @@ def family_model(family: str) -> Any:
         return load_pretrained("WMPlan/PushT-v0")
     if family == "pusht-around-pixels":
         return load_pretrained("WMPlan/PushT-v0", obs_type="pixels")
+    if family == "wall-detour-latent":
+        return checkpoint.load(PRETRAINED_DIR / LATENT_WALL_MODEL).eval().requires_grad_(False)
     model = ground_truth(gym.make(ENVS[env_name].env_id, obs_type="state"), action_repeat=5)
     return WideLatentModel(model) if family == "wall-detour-wide" else model
 
