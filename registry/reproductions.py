@@ -93,7 +93,8 @@ register(
         "pad",
         "wmplan_agents.reproduce.pad",
         "PadSettings",
-        "Planning as Descent: CubeSingle's 5 tasks, play vs noisy data, projector, replanning",
+        "Planning as Descent: the cube tasks (one cube; two with cubes=2), play vs noisy data, "
+        "projector, replanning",
         parallel=True,
     )
 )

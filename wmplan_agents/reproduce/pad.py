@@ -60,7 +60,7 @@ class PadSettings:
         check_positive(episodes=self.episodes, steps=self.steps)
         if self.max_steps is not None:
             check_positive(max_steps=self.max_steps)
-        if self.cubes not in ENV_IDS:
+        if isinstance(self.cubes, bool) or self.cubes not in ENV_IDS:
             raise ValueError(f"cubes must be 1 or 2, got {self.cubes!r}")
         check_positive(episode_steps=self.episode_steps)
         if not self.data or set(self.data) - {"play", "noisy"}:
