@@ -24,32 +24,19 @@ from wmplan_agents.models import point_mass as pm
 
 def contacts(episodes: int, steps: int, seed: int) -> np.ndarray:
     """Rows ``(depth, normal velocity predicted without walls, normal velocity measured)``."""
-    env = gym.make("WMPlan/PointMaze-v0")
-    walls = pm.wall_boxes(env.unwrapped.maze_map)
-    rng = np.random.default_rng(seed)
+    states, actions, after = pm.random_pushes(episodes, steps, seed)
+    walls = pm.wall_boxes(gym.make("WMPlan/PointMaze-v0").unwrapped.maze_map)
     rows = []
-    for episode in range(episodes):
-        _, info = env.reset(seed=seed + episode)
-        state = np.asarray(info["state"], dtype=np.float64)
-        action = rng.uniform(-1, 1, 2)
-        for _ in range(steps):
-            if rng.random() < 0.1:
-                action = rng.uniform(-1, 1, 2)
-            _, _, terminated, _, info = env.step(action.astype(np.float32))
-            after = np.asarray(info["state"], dtype=np.float64)
-            v = np.clip(state[2:], -pm.VELOCITY_LIMIT, pm.VELOCITY_LIMIT)
-            free = (v + pm.DT * pm.GEAR / pm.MASS * action) / (1 + pm.DT * pm.DAMPING / pm.MASS)
-            pos = state[:2]
-            gap = pos - np.clip(pos, walls[:, [0, 2]], walls[:, [1, 3]])
-            dist = np.linalg.norm(gap, axis=1)
-            k = int(np.argmin(dist))
-            if pm.RADIUS - dist[k] > -0.01 and (dist < pm.RADIUS + 0.01).sum() == 1:
-                normal = gap[k] / dist[k]
-                rows.append((pm.RADIUS - dist[k], free @ normal, after[2:] @ normal))
-            state = after
-            if terminated:
-                break
-    env.close()
+    for state, action, nxt in zip(states, actions, after):
+        v = np.clip(state[2:], -pm.VELOCITY_LIMIT, pm.VELOCITY_LIMIT)
+        free = (v + pm.DT * pm.GEAR / pm.MASS * action) / (1 + pm.DT * pm.DAMPING / pm.MASS)
+        pos = state[:2]
+        gap = pos - np.clip(pos, walls[:, [0, 2]], walls[:, [1, 3]])
+        dist = np.linalg.norm(gap, axis=1)
+        k = int(np.argmin(dist))
+        if pm.RADIUS - dist[k] > -0.01 and (dist < pm.RADIUS + 0.01).sum() == 1:
+            normal = gap[k] / dist[k]
+            rows.append((pm.RADIUS - dist[k], free @ normal, nxt[2:] @ normal))
     return np.asarray(rows)
 
 

@@ -27,15 +27,14 @@ from wmplan_agents.checkpoint import save
 from wmplan_agents.contracts import set_model_env
 from wmplan_agents.data import Dataset, collect
 from wmplan_agents.models.pad import PaDModel, train_pad
+from wmplan_agents.reproduce.pad import ENV_IDS, PREFIXES, model_name
 
-ENV_IDS = {1: "WMPlan/CubeSingle-v0", 2: "WMPlan/CubeDouble-v0"}
-NAMES = {1: "cubesingle", 2: "cubedouble"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def data(kind: str, steps: int, seed: int, progress: bool, cubes: int = 1) -> tuple[Dataset, float]:
     """The oracle's data (cached by env, kind, size and seed) and the seconds collecting took."""
-    path = ROOT / "outputs" / "pad_data" / f"{NAMES[cubes]}_{kind}_{steps}_{seed}.npz"
+    path = ROOT / "outputs" / "pad_data" / f"{PREFIXES[cubes]}_{kind}_{steps}_{seed}.npz"
     if path.exists():
         return Dataset.load(path), 0.0
     start = time.perf_counter()
@@ -81,8 +80,7 @@ def main() -> None:
         time_limit_s=60 * args.minutes, progress=not args.no_progress,
     )  # fmt: skip
     set_model_env(model, env_id, {})
-    name = f"{NAMES[args.cubes]}_pad" + ("" if args.data == "play" else f"_{args.data}")
-    name += "_noproj" if args.no_projector else ""
+    name = model_name(args.data, not args.no_projector, args.cubes)
     metadata = {
         "recipe": {
             "env_id": env_id, "data": args.data, "steps": args.steps, "episode_steps": 1000,

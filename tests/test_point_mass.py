@@ -41,27 +41,9 @@ def test_the_constants_and_walls_are_the_envs_own(env):
     assert np.allclose(np.array(blocks), pm.wall_boxes(env.unwrapped.maze_map))
 
 
-def _pushes(env, episodes: int, steps: int, seed: int):
-    """States, actions and next states of random pushes (each action held ~10 steps)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for episode in range(episodes):
-        _, info = env.reset(seed=seed + episode)
-        state, action = np.asarray(info["state"], dtype=np.float64), rng.uniform(-1, 1, 2)
-        for _ in range(steps):
-            if rng.random() < 0.1:
-                action = rng.uniform(-1, 1, 2)
-            _, _, terminated, _, info = env.step(action.astype(np.float32))
-            out.append((state, action.astype(np.float32).astype(np.float64), info["state"]))
-            state = np.asarray(info["state"], dtype=np.float64)
-            if terminated:
-                break
-    s, a, s2 = (np.array(x, dtype=np.float64) for x in zip(*out))
-    return torch.as_tensor(s), torch.as_tensor(a), s2
-
-
 def test_one_step_matches_the_simulator_in_free_motion_and_at_the_walls(env):
-    s, a, s2 = _pushes(env, 20, 200, seed=500)
+    s, a, s2 = pm.random_pushes(20, 200, seed=500)
+    s, a = torch.as_tensor(s), torch.as_tensor(a)
     pred = PointMassModel().step(s, a).numpy()
     err = np.abs(pred - s2).max(axis=1)
     walls = pm.wall_boxes(env.unwrapped.maze_map)

@@ -22,7 +22,7 @@ model that plans them:
 * ``"maze-arms"``: PointMaze's U-maze from one arm to the other (cells (1, 1) and (3, 1), both
   ways), planned with :class:`~wmplan_agents.models.PointMassModel` (the point mass and its
   walls written out in torch, with a contact response fitted to MuJoCo's) at 5 env steps per
-  model step. It is not MuJoCo, but close: the scripted routes reach 95-97% of their goals under
+  model step. It is not MuJoCo, but close: the scripted routes reach 94-97% of their goals under
   it, against none under the shipped PointMaze model, a small MLP trained on short random
   pushes. The scripted route needs about 140 env steps, so horizons start at 150.
 * ``"pusht-around"``: Push-T goals that need the agent to go round the block. The agent starts

@@ -25,6 +25,7 @@ from wmplan_agents.models.mlp import (
     nonzero_std,
     seeded,
 )
+from wmplan_envs.core import check_int
 
 
 class LatentStateDynamics(nn.Module):
@@ -65,18 +66,17 @@ class LatentStateDynamics(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for name, value, low in (("obs_dim", obs_dim, 1), ("latent_dim", latent_dim, 2),
-                                 ("hidden", hidden, 1), ("depth", depth, 0)):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        obs_dim = check_int("obs_dim", obs_dim, 1)
+        latent_dim = check_int("latent_dim", latent_dim, 2)
+        hidden, depth = check_int("hidden", hidden, 1), check_int("depth", depth, 0)
         if latent_dim <= obs_dim:
             raise ValueError(f"latent_dim ({latent_dim}) must exceed obs_dim ({obs_dim})")
-        self.obs_dim, self.latent_dim = int(obs_dim), int(latent_dim)
+        self.obs_dim, self.latent_dim = obs_dim, latent_dim
         self.action_space = action_space
         self.action_repeat = check_action_repeat(action_repeat)
         self._config = dict(
             obs_dim=self.obs_dim, action_space=action_space, latent_dim=self.latent_dim,
-            hidden=int(hidden), depth=int(depth), action_repeat=self.action_repeat,
+            hidden=hidden, depth=depth, action_repeat=self.action_repeat,
             seed=int(seed),
         )  # fmt: skip
         mid, half = action_scaling(action_space, self.action_repeat)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import action_dim
+from wmplan_agents.models.ground_truth import GroundTruthModel
 from wmplan_agents.models.mlp import check_action_repeat
 
 DT = 0.01  # s, point.xml's timestep
@@ -63,6 +63,38 @@ def wall_boxes(maze_map: Sequence[Sequence[Any]]) -> np.ndarray:
         if cell == 1
     ]
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def random_pushes(
+    episodes: int, steps: int, seed: int, **env_kwargs: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """States, actions and next states (float64 ``[N, 4]``, ``[N, 2]``, ``[N, 4]``) of random
+    pushes in ``WMPlan/PointMaze-v0`` (made with ``env_kwargs``): episode ``e`` starts from
+    ``reset(seed=seed + e)``; each uniform random action is held until a 10% draw replaces it.
+    The data the contact constants were fitted on (``scripts/fit_point_mass.py``) and tested
+    with."""
+    import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
+
+    env = gym.make("WMPlan/PointMaze-v0", **env_kwargs)
+    rng = np.random.default_rng(seed)
+    out = []
+    try:
+        for episode in range(episodes):
+            _, info = env.reset(seed=seed + episode)
+            state, action = np.asarray(info["state"], np.float64), rng.uniform(-1, 1, 2)
+            for _ in range(steps):
+                if rng.random() < 0.1:
+                    action = rng.uniform(-1, 1, 2)
+                act = action.astype(np.float32)
+                _, _, terminated, _, info = env.step(act)
+                out.append((state, act.astype(np.float64), np.asarray(info["state"], np.float64)))
+                state = out[-1][2]
+                if terminated:
+                    break
+    finally:
+        env.close()
+    s, a, s2 = (np.array(x, dtype=np.float64) for x in zip(*out))
+    return s, a, s2
 
 
 class PointMassModel:
@@ -95,21 +127,22 @@ class PointMassModel:
         self.env_kwargs: dict[str, Any] = {"obs_type": "state"}
         if maze_map is not None:
             self.env_kwargs["maze_map"] = maze
+        # encode and the action-repeat loop are GroundTruthModel's, on this transition (not a
+        # GroundTruthModel itself: workers could not rebuild it from an env's dynamics)
+        self._repeat = GroundTruthModel(
+            self.transition, self.action_space, self.observation_space, self.action_repeat
+        )
 
     def encode(self, obs: Tensor) -> Tensor:
         """``[B, 4] -> [B, 4]``: the state itself (cast to float32 unless floating point)."""
-        obs = torch.as_tensor(obs)
-        if obs.ndim != 2 or obs.shape[1] != 4:
-            raise ValueError(
-                f"expected a batch of PointMaze states of shape [B, 4], got {list(obs.shape)}"
-            )
-        return obs if obs.is_floating_point() else obs.float()
+        return self._repeat.encode(obs)
 
     def transition(self, s: Tensor, a: Tensor) -> Tensor:
         """One env step: ``[B, 4], [B, 2] -> [B, 4]``."""
         pos = s[:, :2]
         v = s[:, 2:].clamp(-VELOCITY_LIMIT, VELOCITY_LIMIT)
-        v = (v + DT * GEAR / MASS * a.clamp(-1.0, 1.0)) / (1.0 + DT * DAMPING / MASS)
+        a = a.to(s.dtype).clamp(-1.0, 1.0)
+        v = (v + DT * GEAR / MASS * a) / (1.0 + DT * DAMPING / MASS)
         walls = self.walls.to(dtype=s.dtype, device=s.device)
         if len(walls):
             low, high = walls[:, [0, 2]], walls[:, [1, 3]]
@@ -130,14 +163,7 @@ class PointMassModel:
 
     def step(self, z: Tensor, a: Tensor) -> Tensor:
         """``[B, 4], [B, 2 * action_repeat] -> [B, 4]``: ``action_repeat`` env steps."""
-        expected = action_dim(self)
-        if a.ndim != 2 or a.shape[1] != expected or a.shape[0] != z.shape[0]:
-            raise ValueError(
-                f"expected actions of shape [B={z.shape[0]}, A={expected}], got {list(a.shape)}"
-            )
-        for block in a.reshape(a.shape[0], self.action_repeat, 2).unbind(1):
-            z = self.transition(z, block.to(z.dtype))
-        return z
+        return self._repeat.step(z, a)
 
     def to_state(self, z: Tensor) -> Tensor:
         """The env state of a latent: the latent itself."""
@@ -147,4 +173,4 @@ class PointMassModel:
         return f"PointMassModel(walls={len(self.walls)}, action_repeat={self.action_repeat})"
 
 
-__all__ = ["PointMassModel", "wall_boxes"]
+__all__ = ["PointMassModel", "random_pushes", "wall_boxes"]

@@ -29,6 +29,7 @@ from wmplan_agents.reproduce.common import (
 )
 
 ENV_IDS = {1: "WMPlan/CubeSingle-v0", 2: "WMPlan/CubeDouble-v0"}
+PREFIXES = {1: "cubesingle", 2: "cubedouble"}  # of checkpoint and data-cache names
 # the paper's claims (planning-as-descent-summary.md): success %, mean episode length
 PAPER: dict[str, Any] = {
     "success": {"PaD": 95.0, "best prior method": 68.0},
@@ -111,8 +112,9 @@ class PadResult:
 
 
 def model_name(data: str, projector: bool, cubes: int = 1) -> str:
-    prefix = {1: "cubesingle", 2: "cubedouble"}[cubes]
-    return f"{prefix}_pad{'' if data == 'play' else '_' + data}{'' if projector else '_noproj'}"
+    """The checkpoint name of a PaD model (``scripts/train_pad.py`` writes these)."""
+    data_part = "" if data == "play" else f"_{data}"
+    return f"{PREFIXES[cubes]}_pad{data_part}{'' if projector else '_noproj'}"
 
 
 def _dataset(data: str, s: PadSettings, progress: bool) -> Any:
