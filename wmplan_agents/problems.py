@@ -50,9 +50,7 @@ class ProblemSet:
 def relative_error(problems: ProblemSet, actions: Tensor) -> Tensor:
     """``[n]``: ``||rollout(actions)[-1] - goal|| / ||z0 - goal||`` (float64 rollout)."""
     with torch.no_grad():
-        z = problems.z0.double()
-        for a in actions.double().unbind(1):
-            z = problems.model.step(z, a)
+        z = _rollout(problems.model, problems.z0, actions)
         goal = problems.goal.double()
         start = (problems.z0.double() - goal).norm(dim=-1).clamp_min(1e-12)
         return (z - goal).norm(dim=-1) / start
@@ -100,11 +98,25 @@ class TanhMLPModel(torch.nn.Module):
         return z + self.scale * h @ self.w2.to(x.dtype).T
 
 
+def _rollout(model: WorldModel, z0: Tensor, actions: Tensor) -> Tensor:
+    """The float64 rollout of ``[n, H, A]`` actions from ``[n, D]`` starts: the last state."""
+    z = z0.double()
+    for a in actions.double().unbind(1):
+        z = model.step(z, a)
+    return z
+
+
 def _stack(
-    name: str, model: WorldModel, z0: np.ndarray, goal: np.ndarray, acts: np.ndarray, horizon: int
+    name: str, model: WorldModel, z0: np.ndarray, acts: np.ndarray, horizon: int
 ) -> ProblemSet:
+    """The goals are the end of the model's own float64 rollout of ``acts``, the computation
+    :func:`relative_error` makes, so the stored actions reach them exactly: on an expansive
+    system a rollout by another library's arithmetic would differ by rounding times ``1.2^H``."""
     f64 = lambda x: torch.tensor(np.asarray(x), dtype=torch.float64)  # noqa: E731
-    return ProblemSet(name, model, f64(z0), f64(goal), horizon, f64(acts))
+    z0_t, acts_t = f64(z0), f64(acts)
+    with torch.no_grad():
+        goal = _rollout(model, z0_t, acts_t)
+    return ProblemSet(name, model, z0_t, goal, horizon, acts_t)
 
 
 def _feedback_problems(
@@ -121,7 +133,7 @@ def _feedback_problems(
         a = np.clip(rng.uniform(-0.5, 0.5, (n, b.shape[1])) - z @ k.T, -1.0, 1.0)
         z = z @ w.T + a @ b.T
         acts.append(a)
-    return _stack(name, LinearModel(w, b), z0, z, np.stack(acts, 1), horizon)
+    return _stack(name, LinearModel(w, b), z0, np.stack(acts, 1), horizon)
 
 
 def double_integrator(n: int, horizon: int = 20, seed: int = 0) -> ProblemSet:
@@ -133,10 +145,7 @@ def double_integrator(n: int, horizon: int = 20, seed: int = 0) -> ProblemSet:
     rng = np.random.default_rng(seed)
     z0 = rng.normal(0.0, 0.5, (n, 4))
     acts = rng.uniform(-1.0, 1.0, (n, horizon, 2))
-    z = z0.copy()
-    for t in range(horizon):
-        z = z @ w.T + acts[:, t] @ b.T
-    return _stack(f"double integrator H={horizon}", LinearModel(w, b), z0, z, acts, horizon)
+    return _stack(f"double integrator H={horizon}", LinearModel(w, b), z0, acts, horizon)
 
 
 def linear_system(
@@ -189,10 +198,4 @@ def tanh_mlp(
     for _ in range(horizon):
         a = np.clip(a + rng.uniform(-0.3, 0.3, a.shape), -1.0, 1.0)
         acts.append(a)
-    acts_np = np.stack(acts, 1)
-    with torch.no_grad():
-        z = torch.tensor(z0, dtype=torch.float64)
-        for t in range(horizon):
-            z = model.step(z, torch.tensor(acts_np[:, t]))
-    name = f"tanh MLP {dim}-d, H={horizon}"
-    return _stack(name, model, z0, z.numpy(), acts_np, horizon)
+    return _stack(f"tanh MLP {dim}-d, H={horizon}", model, z0, np.stack(acts, 1), horizon)
