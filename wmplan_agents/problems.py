@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wmplan_agents.contracts import WorldModel
+from wmplan_agents.contracts import WorldModel, final_latent
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class ProblemSet:
 def relative_error(problems: ProblemSet, actions: Tensor) -> Tensor:
     """``[n]``: ``||rollout(actions)[-1] - goal|| / ||z0 - goal||`` (float64 rollout)."""
     with torch.no_grad():
-        z = _rollout(problems.model, problems.z0, actions)
+        z = final_latent(problems.model, problems.z0.double(), actions.double())
         goal = problems.goal.double()
         start = (problems.z0.double() - goal).norm(dim=-1).clamp_min(1e-12)
         return (z - goal).norm(dim=-1) / start
@@ -98,14 +98,6 @@ class TanhMLPModel(torch.nn.Module):
         return z + self.scale * h @ self.w2.to(x.dtype).T
 
 
-def _rollout(model: WorldModel, z0: Tensor, actions: Tensor) -> Tensor:
-    """The float64 rollout of ``[n, H, A]`` actions from ``[n, D]`` starts: the last state."""
-    z = z0.double()
-    for a in actions.double().unbind(1):
-        z = model.step(z, a)
-    return z
-
-
 def _stack(
     name: str, model: WorldModel, z0: np.ndarray, acts: np.ndarray, horizon: int
 ) -> ProblemSet:
@@ -115,7 +107,7 @@ def _stack(
     f64 = lambda x: torch.tensor(np.asarray(x), dtype=torch.float64)  # noqa: E731
     z0_t, acts_t = f64(z0), f64(acts)
     with torch.no_grad():
-        goal = _rollout(model, z0_t, acts_t)
+        goal = final_latent(model, z0_t, acts_t)
     return ProblemSet(name, model, z0_t, goal, horizon, acts_t)
 
 
