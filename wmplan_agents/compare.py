@@ -199,13 +199,15 @@ def _pusht_draw(rng: np.random.Generator) -> tuple[np.ndarray, list, np.ndarray,
 
 
 def _pusht_route(
-    env: Any, start: np.ndarray, points: list, push: np.ndarray, dist: float, horizon: int
-) -> np.ndarray | None:
+    env: Any, start: np.ndarray, points: list, push: np.ndarray, dist: float, horizon: int,
+    rng: np.random.Generator | None = None, noise: float = 0.0,
+) -> np.ndarray | None:  # fmt: skip
     """The scripted route's env actions ``[horizon, 2]``: through the waypoints, then push the
     T's centre ``dist`` px along ``push``, then hold still; ``None`` if the push does not finish
     within the horizon. Targets lie at most ``_T_MOVE`` px from the agent, the pace of the
     pushing policy behind the shipped model's data. ``env``: a reset Push-T env (state
-    observations); its state is replaced by ``start`` (its goal is not used)."""
+    observations); its state is replaced by ``start`` (its goal is not used). With ``rng``,
+    Gaussian noise of scale ``noise`` (action units) is added to every action (model data)."""
     env.set_state(start)
     state = env.state_of(env.physics_state)
     centre0, k, pushing, done, acts = _t_centre(start), 0, False, False, []
@@ -222,8 +224,10 @@ def _pusht_route(
             done = bool((centre - centre0) @ push >= dist)
             if not done:  # towards a point just past the centre
                 move = centre + 40.0 * push - pos
-        move *= min(1.0, _T_MOVE / max(float(np.linalg.norm(move)), 1e-9))
-        acts.append(np.clip(move / 100.0, -1.0, 1.0).astype(np.float32))
+        move *= min(1.0, _T_MOVE / max(float(np.linalg.norm(move)), 1e-9)) / 100.0
+        if rng is not None:
+            move = move + noise * rng.standard_normal(2)
+        acts.append(np.clip(move, -1.0, 1.0).astype(np.float32))
         _, _, _, _, info = env.step(acts[-1])
         state = np.asarray(info["state"], dtype=np.float64)
     return np.stack(acts) if done else None
@@ -350,14 +354,14 @@ class WideLatentModel:
 def family_model(family: str) -> Any:
     """The model that plans ``family`` (module docstring)."""
     from wmplan_agents import checkpoint
-    from wmplan_agents.models import PointMassModel, ground_truth
+    from wmplan_agents.models import PointMassModel, PushTPhysicsModel, ground_truth
     from wmplan_agents.models.pretrained import PRETRAINED_DIR, load_pretrained
 
     env_name = _env_name(family)
     if env_name == "maze-arms":
         return PointMassModel(action_repeat=5)
     if family == "pusht-around":
-        return load_pretrained("WMPlan/PushT-v0")
+        return PushTPhysicsModel()
     if family == "pusht-around-pixels":
         return load_pretrained("WMPlan/PushT-v0", obs_type="pixels")
     if family == "wall-detour-latent":

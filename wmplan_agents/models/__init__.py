@@ -13,6 +13,7 @@ from wmplan_agents.models.mlp import MLPDynamics
 from wmplan_agents.models.pad import PaDModel
 from wmplan_agents.models.point_mass import PointMassModel
 from wmplan_agents.models.pretrained import load_pretrained
+from wmplan_agents.models.pusht_physics import PushTPhysicsModel
 from wmplan_agents.models.reader import StateReaderModel
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "MLPDynamics",
     "PaDModel",
     "PointMassModel",
+    "PushTPhysicsModel",
     "StateReaderModel",
     "ground_truth",
     "load_pretrained",
