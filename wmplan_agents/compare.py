@@ -31,11 +31,14 @@ model that plans them:
   behind it. A scripted route (round the T through waypoints 110 px from its centre, then the
   push, targets at most 20 px ahead as in the shipped model's data) takes 50-67 env steps; the
   goal is the state it ends in (agent position, block pose; the agent then holds still), so
-  every goal is reachable. Planned with the shipped Push-T state model (5 env steps per model
-  step), whose 15-20-step predictions are not exact: the report says how many scripted routes
-  the model itself predicts to reach their goals.
+  every goal is reachable. Planned with :class:`~wmplan_agents.models.PushTPhysicsModel` (the
+  agent, the T and their frictionless contact written out in torch; 5 env steps per model
+  step), under which the scripted routes reach 99-100% of their goals. The shipped Push-T
+  state model, a small MLP trained on short pushes, predicts 5-14% of them: planned with it,
+  this family measures the model (docs/notes/long-horizon-pusht.md).
 * ``"pusht-around-pixels"``: the same problems seen as 64x64 images, planned with the shipped
-  pixel model (32-d latent learned from images): the high-dimensional learned latent.
+  pixel model (32-d latent learned from images): the high-dimensional learned latent, which
+  predicts none of the scripted routes.
 
 Every problem is kept only if a scripted waypoint controller (through the door, round the U,
 or round the block) reaches its goal within the horizon in the simulator, so each goal is
@@ -199,15 +202,13 @@ def _pusht_draw(rng: np.random.Generator) -> tuple[np.ndarray, list, np.ndarray,
 
 
 def _pusht_route(
-    env: Any, start: np.ndarray, points: list, push: np.ndarray, dist: float, horizon: int,
-    rng: np.random.Generator | None = None, noise: float = 0.0,
-) -> np.ndarray | None:  # fmt: skip
+    env: Any, start: np.ndarray, points: list, push: np.ndarray, dist: float, horizon: int
+) -> np.ndarray | None:
     """The scripted route's env actions ``[horizon, 2]``: through the waypoints, then push the
     T's centre ``dist`` px along ``push``, then hold still; ``None`` if the push does not finish
     within the horizon. Targets lie at most ``_T_MOVE`` px from the agent, the pace of the
     pushing policy behind the shipped model's data. ``env``: a reset Push-T env (state
-    observations); its state is replaced by ``start`` (its goal is not used). With ``rng``,
-    Gaussian noise of scale ``noise`` (action units) is added to every action (model data)."""
+    observations); its state is replaced by ``start`` (its goal is not used)."""
     env.set_state(start)
     state = env.state_of(env.physics_state)
     centre0, k, pushing, done, acts = _t_centre(start), 0, False, False, []
@@ -224,10 +225,8 @@ def _pusht_route(
             done = bool((centre - centre0) @ push >= dist)
             if not done:  # towards a point just past the centre
                 move = centre + 40.0 * push - pos
-        move *= min(1.0, _T_MOVE / max(float(np.linalg.norm(move)), 1e-9)) / 100.0
-        if rng is not None:
-            move = move + noise * rng.standard_normal(2)
-        acts.append(np.clip(move, -1.0, 1.0).astype(np.float32))
+        move *= min(1.0, _T_MOVE / max(float(np.linalg.norm(move)), 1e-9))
+        acts.append(np.clip(move / 100.0, -1.0, 1.0).astype(np.float32))
         _, _, _, _, info = env.step(acts[-1])
         state = np.asarray(info["state"], dtype=np.float64)
     return np.stack(acts) if done else None

@@ -2,38 +2,46 @@
 
 The Push-T env steps a pymunk space, which torch cannot differentiate through.
 :class:`PushTPhysicsModel` writes the same physics out, batched and differentiable, for
-relative actions (``target = agent + 100 * a``, clipped to the canvas) at the env's 10 PD
-substeps of ``dt = 0.01`` per env step (``wmplan_envs.pusht``):
+relative actions (``target = agent + 100 * a``, clipped to the canvas; ``wmplan_envs.pusht``):
 
-* **Agent**: a kinematic circle of radius 15. Before each substep its velocity is set by the PD
-  law ``v += (K_P (target - p) - K_V v) dt``; the substep then moves it by ``v dt``. Exact.
+* **Agent**: a kinematic circle of radius 15, moved by the env's 10 PD substeps of ``dt =
+  0.01`` per env step: ``v += (K_P (target - p) - K_V v) dt``, then ``p += v dt``. Exact.
 * **Block**: the T as two boxes (bar and stem, as the env's two pymunk polygons), mass 1 and
-  the references' moment (3000); no gravity and ``space.damping = 0``, so the block has no
-  velocity of its own: in each substep it moves by the velocity the previous substep's contact
-  solve gave it. Contacts are frictionless. Each box touching the agent (circle centre within 15
-  of the box) is one contact: normal ``n`` from the agent to the box's closest point, lever ``r``
-  from the centre of gravity to that point. The normal impulses ``j >= 0`` solve the contact
-  problem exactly (both contacts, one or none: the 2x2 linear complementarity problem that
-  pymunk's iterative solver converges to): the block's velocity at each contact matches the
-  agent's along ``n``. A second solve of the same kind gives pymunk's position correction, the
-  bias velocity ``0.0612 * (depth - 0.1) / dt`` (``1 - collision_bias ** dt`` with pymunk's
-  default bias and slop), applied to the next substep's move only.
+  the references' moment (3000). With no gravity and ``space.damping = 0`` the block has no
+  velocity of its own: it moves by the velocity the previous contact solve gave it.
+  Contacts are frictionless. Each box the agent touches (circle centre within 15 of the box)
+  is one contact: normal ``n`` from the agent to the box's closest point, lever ``r`` from the
+  centre of gravity to that point. The normal impulses ``j >= 0`` solve the contact problem
+  exactly (both contacts, one or none: the 2x2 linear complementarity problem that pymunk's
+  iterative solver converges to), so that the block's velocity at each contact matches the
+  agent's along ``n``. A second solve of the same kind gives pymunk's position correction
+  (bias velocity ``0.0612 * (depth - 0.1) / dt``, from pymunk's default collision bias and
+  slop).
+* **Contact every ``contact_every`` substeps** (default 10: once per env step): the contact is
+  solved with the agent's mean velocity over those substeps and the block moves for all of
+  them, the position correction compounded. With ``contact_every=1`` the scheme is pymunk's.
 * Not modelled: the canvas walls for the block (pymunk stops the block at them; the agent
-  passes through them as in the env) and the warm start of pymunk's solver.
+  passes through them as in the env) and the warm start of pymunk's solver. The block's
+  velocities start from zero at each model step (the env does not observe them).
 
 The latent is the 7-d state observation in the units of the env's success test (agent and
 block positions in ``POS_TOL`` = 20 px, the angle as a cos/sin pair scaled by
 ``1 / ANGLE_TOL``, the agent velocity in ``VELOCITY_UNIT`` px/s), so a squared distance of 1
-is about the success test's bound: 8 numbers. The block's velocities are carried through the
-``action_repeat`` env steps of one model step and start from zero at each (the env does not
-observe them); that costs a median of 0.8 px on the block over 75 env steps against carrying
-them throughout.
+is about the success test's bound: 8 numbers.
 
-Measured on the ``pusht-around`` problems of :mod:`wmplan_agents.compare` (the agent goes round
-the block, then pushes it 40-100 px; 50-67 env steps): the scripted routes, which reach every
-goal in the simulator, reach 49 of 50 under this model at H = 75 and H = 100 (problem seed
-300,000; ``tests/test_pusht_physics.py`` checks other seeds); the median of the largest error
-along a route is below 1 px.
+Measured (``tests/test_pusht_physics.py`` checks other seeds):
+
+* **One model step** (5 env steps) of the pushing policy's data, where the T cannot reach a
+  canvas wall (seeds 901-903, 164-241 windows with a pushed block each): the block's position
+  error has a median of 0.02-0.03 px and a 90th percentile of 0.08-0.11 px with
+  ``contact_every=1``, and 1.1 px and 3.2-3.8 px with the default 10 (angle, 90th percentile:
+  0.001 and 0.03 rad); the block moved 15-20 px in the median. Next to a wall the error
+  reaches 90 px (the walls are not modelled).
+* **Round the block**: on the ``pusht-around`` problems of :mod:`wmplan_agents.compare` (the
+  agent goes round the T, then pushes it 40-100 px; 50-67 env steps; 100 problems with H = 75
+  at problem seed 320,000 and with H = 100 at 330,000) the scripted routes, which reach every
+  goal in the simulator, reach 100 and 99 of them under this model, with ``contact_every`` 1
+  and 10 alike; 10 is 9x faster.
 """
 
 from __future__ import annotations
@@ -147,6 +155,7 @@ class PushTPhysicsModel:
 
     Args:
         action_repeat: env steps per model step (5: DINO-WM's frameskip, as the shipped model).
+        contact_every: env substeps per contact solve (a divisor of 10; module docstring).
     """
 
     angle_dims = ()  # to_state returns the angle itself
@@ -155,6 +164,12 @@ class PushTPhysicsModel:
         from wmplan_envs.pusht import ANGLE_TOL, POS_TOL
 
         self.action_repeat = check_action_repeat(action_repeat)
+        from wmplan_envs.pusht import SUBSTEPS
+
+        if contact_every not in [k for k in range(1, SUBSTEPS + 1) if SUBSTEPS % k == 0]:
+            raise ValueError(
+                f"contact_every must divide the env's {SUBSTEPS} substeps, got {contact_every!r}"
+            )
         self.contact_every = int(contact_every)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32)
@@ -191,6 +206,13 @@ class PushTPhysicsModel:
         from wmplan_envs.pusht import K_P, K_V, SIM_DT, SUBSTEPS
         from wmplan_envs.pusht_render import CANVAS
 
+        width = 2 * self.action_repeat
+        if z.ndim != 2 or z.shape[1] != 8 or a.ndim != 2 or a.shape != (len(z), width):
+            raise ValueError(
+                f"expected latents [B, 8] and actions [B, {width}] (action_repeat "
+                f"{self.action_repeat} env actions of 2), got {tuple(z.shape)} and "
+                f"{tuple(a.shape)}"
+            )
         a = a.to(z.dtype).reshape(len(z), self.action_repeat, 2).clamp(-1.0, 1.0)
         agent, angle = z[:, 0:2] * self.pos_unit, torch.atan2(z[:, 5], z[:, 4])
         velocity = z[:, 6:8] * VELOCITY_UNIT
