@@ -33,8 +33,8 @@ model that plans them:
   goal is the state it ends in (agent position, block pose; the agent then holds still), so
   every goal is reachable. Planned with :class:`~wmplan_agents.models.PushTPhysicsModel` (the
   agent, the T and their frictionless contact written out in torch; 5 env steps per model
-  step), under which the scripted routes reach 99-100% of their goals. The shipped Push-T
-  state model, a small MLP trained on short pushes, predicts 5-14% of them: planned with it,
+  step), under which the scripted routes reach 97-100% of their goals. The shipped Push-T
+  state model, a small MLP trained on short pushes, predicts 9-14% of them: planned with it,
   this family measures the model (docs/notes/long-horizon-pusht.md).
 * ``"pusht-around-pixels"``: the same problems seen as 64x64 images, planned with the shipped
   pixel model (32-d latent learned from images): the high-dimensional learned latent, which
