@@ -5,6 +5,7 @@
     python -m bench.long_horizon --families wall-detour --horizons 50 --trials 20
     python -m bench.long_horizon --families maze-arms
     python -m bench.long_horizon --families pusht-around pusht-around-pixels
+    python -m bench.long_horizon --families wall-detour-latent --closed-loop-only --planners CEM
 
 Writes ``<family>.md`` (the tables), ``<family>.json`` (every cell) and ``<family>.png`` (success
 against time and against model evaluations) per family.
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--planners", nargs="*", default=None, help="labels to run (default all)")
     parser.add_argument("--no-closed-loop", action="store_true")
+    parser.add_argument("--closed-loop-only", action="store_true")
     parser.add_argument("--replan-every", type=int, default=2, help="model steps, closed loop")
     parser.add_argument("--out", type=Path, default=Path("results/long_horizon"))
     args = parser.parse_args()
@@ -47,6 +49,7 @@ def main() -> None:
             planners,
             n_trials=args.trials,
             closed_loop=not args.no_closed_loop,
+            open_loop=not args.closed_loop_only,
             replan_every=args.replan_every,
             echo=lambda line: print(line, flush=True),
         )
@@ -56,7 +59,8 @@ def main() -> None:
         cells = [dataclasses.asdict(c) for c in result.cells]
         closed = [dataclasses.asdict(c) for c in result.closed]
         (args.out / f"{family}.json").write_text(json.dumps({"cells": cells, "closed": closed}))
-        compare.plot(result, args.out / f"{family}.png")
+        if result.cells:  # the plot shows the open-loop ladder
+            compare.plot(result, args.out / f"{family}.png")
 
 
 if __name__ == "__main__":

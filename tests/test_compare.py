@@ -146,6 +146,14 @@ def test_compare_and_the_cli_at_a_tiny_size(tmp_path):
         # exact dynamics: success under the model is success in the simulator
         assert c.success_model == c.success
     assert [r.planner for r in result.closed] == ["CEM", "GRASP (CEM sync)"]
+    alone = compare.compare(
+        "wall-detour", (25,), {"CEM": planners["CEM"]}, n_trials=3, closed_loop=True,
+        open_loop=False,
+    )  # fmt: skip
+    assert alone.cells == [] and alone.closed[0].success == result.closed[0].success
+    assert "| CEM | " in "\n".join(compare.report(alone))
+    with pytest.raises(ValueError, match="nothing to run"):
+        compare.compare("wall-detour", (25,), open_loop=False)
     lines = compare.report(result)
     assert any(line.startswith("| CEM | ") for line in lines)
     assert result.replay_model == {25: 3}  # the exact model predicts every scripted route

@@ -43,16 +43,27 @@ def small_model(**kw) -> PaDModel:
     return PaDModel(2, SPACE, max_lambda=30, **{**sizes, **kw})
 
 
-@pytest.fixture(scope="module")
-def trained():
+def _train(updates: int):
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # small batches: more threads only oversubscribe a 2-core machine
     try:
         model = small_model()
-        result = train_pad(model, point_data(), updates=2500, batch_size=128, lr=1e-3)
+        result = train_pad(model, point_data(), updates=updates, batch_size=128, lr=1e-3)
     finally:
         torch.set_num_threads(before)
     return model, result
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Trained to plan (2,500 updates, about 2.5 minutes on one core: the slow tests)."""
+    return _train(2500)
+
+
+@pytest.fixture(scope="module")
+def briefly_trained():
+    """400 updates (about 20 s): enough for the API tests, whose actions need some direction."""
+    return _train(400)
 
 
 def _drive(model, planner, starts, goals, steps=60, replan=2):
@@ -73,6 +84,7 @@ def _drive(model, planner, starts, goals, steps=60, replan=2):
     return np.array(finals)
 
 
+@pytest.mark.slow
 def test_pad_steers_the_point_to_unseen_goals(trained):
     model, result = trained
     assert result.history[-1]["denoise"] < result.history[0]["denoise"] / 5
@@ -84,6 +96,7 @@ def test_pad_steers_the_point_to_unseen_goals(trained):
     assert np.median(finals) < 0.2 * np.median(initial)
 
 
+@pytest.mark.slow
 def test_the_lowest_energy_candidate_has_a_plausible_temporal_target(trained):
     model, _ = trained
     rng = np.random.default_rng(7)
@@ -118,6 +131,7 @@ def test_training_and_planning_run_the_same_refinement(monkeypatch):
     assert calls == [True, True, False]  # two training updates (second order), one plan
 
 
+@pytest.mark.slow
 def test_the_projector_pulls_noised_latents_back_to_the_encoder_manifold(trained):
     model, _ = trained
     rng = np.random.default_rng(5)
@@ -136,8 +150,8 @@ def test_without_the_projector_it_is_the_identity():
     assert torch.equal(model.project(z), z)
 
 
-def test_the_model_round_trips_through_a_checkpoint(tmp_path, trained):
-    model, _ = trained
+def test_the_model_round_trips_through_a_checkpoint(tmp_path, briefly_trained):
+    model, _ = briefly_trained
     checkpoint.save(model, tmp_path / "pad")
     loaded = checkpoint.load(tmp_path / "pad")
     x = torch.rand(4, 2)
@@ -148,8 +162,8 @@ def test_the_model_round_trips_through_a_checkpoint(tmp_path, trained):
     assert torch.equal(a, b)
 
 
-def test_the_agent_plans_with_pad_by_name(trained):
-    model, _ = trained
+def test_the_agent_plans_with_pad_by_name(briefly_trained):
+    model, _ = briefly_trained
     agent = MPCAgent(model, planner="pad", horizon=4, replan_every=2)
     obs = {"observation": np.zeros(2, np.float32), "desired_goal": np.full(2, 0.5, np.float32)}
     action, _ = agent.predict(obs)
@@ -157,8 +171,8 @@ def test_the_agent_plans_with_pad_by_name(trained):
     assert action.sum() > 0  # toward the goal at (0.5, 0.5)
 
 
-def test_bad_uses_are_clear_errors(trained):
-    model, _ = trained
+def test_bad_uses_are_clear_errors(briefly_trained):
+    model, _ = briefly_trained
     z = torch.zeros(2, 16)
     planner = make_planner("pad", n_candidates=4)
     with pytest.raises(ValueError, match="horizon"):
@@ -179,10 +193,10 @@ def test_bad_uses_are_clear_errors(trained):
         train_pad(small_model(), point_data(episodes=3, length=5), updates=1)
 
 
-def test_the_agent_pairs_pad_only_with_pad_models(trained):
+def test_the_agent_pairs_pad_only_with_pad_models(briefly_trained):
     from wmplan_agents.models.ground_truth import ground_truth
 
-    model, _ = trained
+    model, _ = briefly_trained
     with pytest.raises(ValueError, match="planner='pad'"):
         MPCAgent(model, planner="cem", horizon=4)
     with pytest.raises(ValueError, match="PaD model"):

@@ -320,6 +320,7 @@ def compare_command(
         str, typer.Option(help="'default' (the family's model) or a checkpoint path")
     ] = "default",
     closed_loop: Annotated[bool, typer.Option(help="also run each planner closed loop")] = True,
+    open_loop: Annotated[bool, typer.Option(help="run the open-loop budget ladder")] = True,
     out: Annotated[str, typer.Option(help="output folder")] = "outputs/compare",
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 2,
     workers: Workers = 1,
@@ -368,6 +369,7 @@ def compare_command(
             chosen,
             n_trials=trials,
             closed_loop=closed_loop,
+            open_loop=open_loop,
             model=model_obj,
             echo=typer.echo,
             workers=workers,
@@ -385,7 +387,8 @@ def compare_command(
         "closed": [dataclasses.asdict(c) for c in result.closed],
     }
     (folder / f"{family}.json").write_text(json.dumps(data))
-    typer.echo(f"plot: {compare.plot(result, folder / f'{family}.png')}")
+    if result.cells:  # the plot shows the open-loop ladder
+        typer.echo(f"plot: {compare.plot(result, folder / f'{family}.png')}")
 
 
 @app.command("collect")

@@ -455,6 +455,7 @@ def compare(
     problem_seed: int = 10_000,
     closed_loop: bool = False,
     replan_every: int = 2,
+    open_loop: bool = True,
     model: WorldModel | None = None,
     echo: Any = None,
     workers: int = 1,
@@ -463,9 +464,10 @@ def compare(
 ) -> Comparison:
     """Every planner of ``planners`` (default :data:`DEFAULT_PLANNERS`) on ``n_trials``
     problems of ``family`` at each horizon (env steps), open loop at a ladder of budgets and,
-    with ``closed_loop``, as an agent at its full budget. ``echo(line)`` reports progress.
-    ``batch``: problems per plan call; ``workers``, ``address``: Ray workers for those blocks
-    (:func:`~wmplan_agents.reproduce.open_loop.run_cells`; closed loop stays in this process)."""
+    with ``closed_loop``, as an agent at its full budget (``open_loop=False``: only that).
+    ``echo(line)`` reports progress. ``batch``: problems per plan call; ``workers``,
+    ``address``: Ray workers for those blocks (``reproduce.open_loop.run_cells``; closed loop
+    stays in this process)."""
     from registry import PLANNERS
     from wmplan_agents import contracts
 
@@ -473,6 +475,8 @@ def compare(
     for label, (name, _) in planners.items():
         if name not in PLANNERS:
             raise ValueError(f"{label}: unknown planner {name!r}; expected one of {list(PLANNERS)}")
+    if not (open_loop or closed_loop):
+        raise ValueError("open_loop and closed_loop are both False: nothing to run")
     if not horizons or min(horizons) < 1:
         raise ValueError(f"horizons must be positive integers, got {horizons!r}")
     model = family_model(family) if model is None else model
@@ -490,24 +494,28 @@ def compare(
         for label, (name, kw) in planners.items():
             kwargs = {**PLANNERS[name].kwargs, **kw}
             jobs.append(CellJob(model, problems, name, kwargs, fractions, seed, label, batch))
-    out.cells = run_cells(jobs, workers=workers, address=address)
-    for job, cell in zip(jobs, out.cells, strict=True):
-        h = cell.horizon
-        if echo:
+    out.cells = run_cells(jobs, workers=workers, address=address) if open_loop else []
+    for i, job in enumerate(jobs):
+        h = job.problems.horizon
+        if open_loop and echo:
+            cell = out.cells[i]
             echo(
-                f"{family} H={h} {cell.planner}: sim {cell.successes}/{cell.n}, model "
+                f"{family} H={h} {job.label}: sim {cell.successes}/{cell.n}, model "
                 f"{cell.model_successes}/{cell.n}, {cell.rung_time_s[-1]:.3f} s, "
                 f"{cell.rung_evals[-1]} evals per problem"
             )
         if closed_loop:
             steps = h // repeat
             run = _closed_loop(
-                model, problem_sets[h], cell.planner, job.planner, job.planner_kwargs, steps,
+                model, problem_sets[h], job.label, job.planner, job.planner_kwargs, steps,
                 min(replan_every, steps), seed,
             )  # fmt: skip
             out.closed.append(run)
             if echo:
-                echo(f"{family} H={h} {cell.planner} closed loop: {sum(run.success)}/{run.n}")
+                echo(
+                    f"{family} H={h} {job.label} closed loop: {sum(run.success)}/{run.n}, "
+                    f"{run.time_s:.3f} s planning per problem"
+                )
     return out
 
 
@@ -533,6 +541,18 @@ def report(result: Comparison) -> list[str]:
     lines = []
     for h in sorted(result.n_problems):
         cells = [c for c in result.cells if c.horizon == h]
+        if not cells:  # closed loop only
+            lines += [
+                f"{result.family}, H = {h} env steps: {result.n_problems[h]} problems, closed "
+                "loop only",
+                "",
+                "| planner | closed loop | s planning / problem |",
+                "|---|---|---|",
+                *(f"| {r.planner} | {sum(r.success)}/{r.n} | {r.time_s:.3f} |"
+                  for r in result.closed if r.horizon == h),
+                "",
+            ]  # fmt: skip
+            continue
         common = min(max(c.rung_time_s) for c in cells)
         cem = next((c for c in cells if c.planner == "CEM"), None)
         closed = {r.planner: r for r in result.closed if r.horizon == h}
