@@ -278,6 +278,11 @@ def test_sync_switch_and_sync_never_raises_rollout_cost():
     best = _plan(state_noise=0.05, seed=2)
     assert bool((best.cost <= last.cost).all())
     assert set(best.info["best_at"].tolist()) <= {10, 20, 30}
+    # the last iteration ends with a sync; info keeps the lifted states that iteration optimised
+    # (with their defects), not the synced rollout
+    model, z0, goal = linear_problems(2)
+    rolled = contracts.rollout(model, z0, last.actions)[:, :-1]
+    assert (last.info["virtual_states"] - rolled).abs().max() > 1e-3
     # a sync with a huge step size on a long expansive rollout: steps that raise the cost are
     # undone, so the rollout cost after the sync is at most the cost before it
     model, z0, goal = linear_problems(4)

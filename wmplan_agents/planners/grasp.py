@@ -93,7 +93,8 @@ class GRASP(base.PlannerConfig):
 
     ``info``: ``cost_history`` ``[iterations, B]`` (the Eq. 10 loss per problem),
     ``sync_cost_history`` (rollout cost after each sync), ``iterations``, ``time_s``,
-    ``virtual_states`` ``[B, T-1, D]``, ``defects`` ``[B]`` (dynamics term at the end),
+    ``virtual_states`` ``[B, T-1, D]`` (the lifted states of the last iteration; a sync after
+    it does not replace them), ``defects`` ``[B]`` (their dynamics term),
     ``best_at`` ``[B]`` (the iteration whose plan was returned). A non-finite one-step prediction
     raises ``PlanningError`` naming the iteration and time step. A batched call equals ``B``
     single calls up to float32 rounding (a few ulp).
@@ -243,7 +244,8 @@ class GRASP(base.PlannerConfig):
                     best_a, best_cost, best_at = self._keep_best(
                         model, prob, actions, best_a, best_cost, best_at, k + 1
                     )
-                if self.sync_states and t_len > 1:
+                # (not after the last iteration: info keeps the lifted states it optimised)
+                if self.sync_states and t_len > 1 and k + 1 < self.iterations:
                     path[:, 1:-1] = traj[:, :-1].detach()
 
         relaxed = actions.detach()
