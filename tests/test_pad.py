@@ -92,7 +92,7 @@ def test_pad_steers_the_point_to_unseen_goals(trained):
     starts, goals = rng.uniform(-0.8, 0.8, (20, 2)), rng.uniform(-0.8, 0.8, (20, 2))
     finals = _drive(model, PaD(n_candidates=32), starts, goals)
     initial = np.linalg.norm(starts - goals, axis=1)
-    assert np.mean(finals < SPEED) >= 0.6, finals  # measured 18/20 on the tuning seeds
+    assert np.mean(finals < SPEED) >= 0.6, finals  # 15/20 here; 6-13/20 on other sets
     assert np.median(finals) < 0.2 * np.median(initial)
 
 
