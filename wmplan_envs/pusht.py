@@ -29,6 +29,7 @@ GOAL_POSE = (256.0, 256.0, math.pi / 4)  # the classic task's block pose
 GOAL_AGENT = (256.0, 400.0)  # where the fixed goal state puts the agent (the reference start)
 SIM_DT, SUBSTEPS = 0.01, 10  # 100 Hz physics, 10 Hz control
 K_P, K_V = 100.0, 20.0  # the references' PD gains
+RELATIVE_REACH = 100.0  # px: a relative action's target is agent + RELATIVE_REACH * action
 # DINO-WM's success test for reachable goals
 POS_TOL, ANGLE_TOL = 20.0, math.pi / 9
 FIXED_GOAL_STEPS = 300  # gym-pusht's episode budget
@@ -286,8 +287,8 @@ class PushTEnv(core.GoalEnv):
         if not self.relative:
             return float(a[0]), float(a[1])
         return (
-            min(max(phys[0] + 100.0 * a[0], 0.0), CANVAS),
-            min(max(phys[1] + 100.0 * a[1], 0.0), CANVAS),
+            min(max(phys[0] + RELATIVE_REACH * a[0], 0.0), CANVAS),
+            min(max(phys[1] + RELATIVE_REACH * a[1], 0.0), CANVAS),
         )
 
     def set_state(self, state: np.ndarray) -> None:

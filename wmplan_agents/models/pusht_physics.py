@@ -58,7 +58,6 @@ from wmplan_agents.models.mlp import check_action_repeat
 
 VELOCITY_UNIT = 200.0  # px/s: the agent velocity's unit in the latent
 SLOP = 0.1  # pymunk's default collision slop, px
-BIAS_COEF = 1.0 - (0.9**60) ** 0.01  # 1 - collision_bias ** dt with pymunk's default bias
 
 
 def _geometry() -> tuple[tuple[tuple[float, float, float, float], ...], tuple[float, float], float]:
@@ -80,7 +79,16 @@ def _geometry() -> tuple[tuple[tuple[float, float, float, float], ...], tuple[fl
     return relative, cog, moment
 
 
+def _bias_coef() -> float:
+    """``1 - collision_bias ** dt``: the share of an overlap pymunk's position correction
+    removes per substep, with its default bias (0.9 ** 60)."""
+    from wmplan_envs.pusht import SIM_DT
+
+    return 1.0 - (0.9**60) ** SIM_DT
+
+
 BOXES, COG, MOMENT = _geometry()
+BIAS_COEF = _bias_coef()
 
 
 def _cross(r: Tensor, n: Tensor) -> Tensor:
@@ -89,6 +97,11 @@ def _cross(r: Tensor, n: Tensor) -> Tensor:
 
 def _rotate(c: Tensor, s: Tensor, x: Tensor, y: Tensor) -> Tensor:
     return torch.stack([c * x - s * y, s * x + c * y], dim=-1)
+
+
+def _cog_offset(c: Tensor, s: Tensor) -> Tensor:
+    """``[B, 2]``: the centre of gravity from the block's origin, at the angle ``(cos, sin)``."""
+    return _rotate(c, s, torch.full_like(c, COG[0]), torch.full_like(c, COG[1]))
 
 
 def _contact(
@@ -203,7 +216,7 @@ class PushTPhysicsModel:
 
     def step(self, z: Tensor, a: Tensor) -> Tensor:
         """``[B, 8], [B, 2 * action_repeat] -> [B, 8]``: ``action_repeat`` env steps."""
-        from wmplan_envs.pusht import K_P, K_V, SIM_DT, SUBSTEPS
+        from wmplan_envs.pusht import K_P, K_V, RELATIVE_REACH, SIM_DT, SUBSTEPS
         from wmplan_envs.pusht_render import CANVAS
 
         width = 2 * self.action_repeat
@@ -217,13 +230,13 @@ class PushTPhysicsModel:
         agent, angle = z[:, 0:2] * self.pos_unit, torch.atan2(z[:, 5], z[:, 4])
         velocity = z[:, 6:8] * VELOCITY_UNIT
         c, s = torch.cos(angle), torch.sin(angle)
-        cog = z[:, 2:4] * self.pos_unit + _rotate(c, s, *(torch.full_like(angle, v) for v in COG))
+        cog = z[:, 2:4] * self.pos_unit + _cog_offset(c, s)
         move, spin = torch.zeros_like(agent), torch.zeros_like(angle)  # the block's, per second
         every = self.contact_every
         dt = SIM_DT * every
         bias = 1.0 - (1.0 - BIAS_COEF) ** every
         for t in range(self.action_repeat):
-            target = (agent + 100.0 * a[:, t]).clamp(0.0, CANVAS)
+            target = (agent + RELATIVE_REACH * a[:, t]).clamp(0.0, CANVAS)
             for _ in range(SUBSTEPS // every):
                 before = agent
                 for _ in range(every):  # the agent's PD substeps, exact
@@ -253,7 +266,7 @@ class PushTPhysicsModel:
                 move = (j1 + g1)[:, None] * n1 + (j2 + g2)[:, None] * n2
                 spin = ((j1 + g1) * k1 + (j2 + g2) * k2) / MOMENT
         c, s = torch.cos(angle), torch.sin(angle)
-        origin = cog - _rotate(c, s, *(torch.full_like(angle, v) for v in COG))
+        origin = cog - _cog_offset(c, s)
         return torch.cat(
             [
                 agent / self.pos_unit,
