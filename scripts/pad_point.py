@@ -2,6 +2,7 @@
 the test's model (2,500 updates), closed loop on the true dynamics, 20 start/goal pairs per seed.
 
     python scripts/pad_point.py --seeds 123 321 5 77 2024
+    python scripts/pad_point.py --replan 1 --candidates 32
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_pad import SPEED, _drive, point_data, small_model
+from test_pad import SPEED, _drive, _train
 
-from wmplan_agents.models.pad import train_pad
 from wmplan_agents.planners.pad import PaD
 
 
@@ -25,16 +24,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[123, 321, 5, 77, 2024])
     parser.add_argument("--updates", type=int, default=2500)
+    parser.add_argument("--replan", type=int, default=2, help="env steps between plans (test: 2)")
+    parser.add_argument("--candidates", type=int, default=32, help="PaD's n_candidates (test: 32)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    model = small_model()
     start = time.perf_counter()
-    train_pad(model, point_data(), updates=args.updates, batch_size=128, lr=1e-3)
+    model, _ = _train(args.updates)  # the tests' model
     print(f"trained {args.updates} updates in {time.perf_counter() - start:.0f} s", flush=True)
     for seed in args.seeds:
         rng = np.random.default_rng(seed)
         starts, goals = rng.uniform(-0.8, 0.8, (20, 2)), rng.uniform(-0.8, 0.8, (20, 2))
-        finals = _drive(model, PaD(n_candidates=32), starts, goals)
+        finals = _drive(model, PaD(n_candidates=args.candidates), starts, goals, replan=args.replan)
         ratio = np.median(finals) / np.median(np.linalg.norm(starts - goals, axis=1))
         print(f"seed {seed}: {int(np.sum(finals < SPEED))}/20 reached, median final distance "
               f"{100 * ratio:.0f}% of the median start distance", flush=True)  # fmt: skip
