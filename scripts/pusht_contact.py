@@ -31,9 +31,7 @@ from wmplan_agents.reproduce.open_loop import model_success
 
 def block(model, z: torch.Tensor) -> torch.Tensor:
     """``[..., 8] -> [..., 3]``: the block's position (px) and angle (rad) of latents."""
-    return torch.cat(
-        [z[..., 2:4] * model.pos_unit, torch.atan2(z[..., 5], z[..., 4])[..., None]], dim=-1
-    )
+    return model.to_state(z.reshape(-1, z.shape[-1]))[:, 2:5].reshape(*z.shape[:-1], 3)
 
 
 def moved(b0: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
