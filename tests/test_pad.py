@@ -131,6 +131,19 @@ def test_training_and_planning_run_the_same_refinement(monkeypatch):
     assert calls == [True, True, False]  # two training updates (second order), one plan
 
 
+def test_the_plan_in_info_is_the_winning_refined_future():
+    model = small_model()
+    gen = torch.Generator().manual_seed(0)
+    z0, zg = torch.randn(3, 16, generator=gen), torch.randn(3, 16, generator=gen)
+    result = PaD(n_candidates=5).plan(model, z0, zg, 4)
+    plan = result.info["plan"]
+    assert plan.shape == (3, model.future, model.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(model.actions(z0, plan)[:, :4], result.actions)
+        energy = model.energy(plan, z0, zg, result.info["lambda"])
+    assert torch.allclose(energy, result.cost, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_the_projector_pulls_noised_latents_back_to_the_encoder_manifold(trained):
     model, _ = trained

@@ -31,7 +31,8 @@ class PaD(base.PlannerConfig):
     actions; ``init_actions`` and ``carry`` are ignored (every plan starts from noise, as in the
     paper) and a ``cost`` is an error (the energy is the objective). ``result.cost`` is the
     winner's energy; ``info``: ``"lambda"`` ``[B]`` (the winner's temporal target),
-    ``"energies"`` ``[B, C]``, ``"time_s"``, ``"iterations"`` (the refinement steps).
+    ``"energies"`` ``[B, C]``, ``"plan"`` ``[B, K, D]`` (the winner's refined future latents),
+    ``"time_s"``, ``"iterations"`` (the refinement steps).
     """
 
     n_candidates: int = base.count(64)
@@ -104,6 +105,7 @@ class PaD(base.PlannerConfig):
             {
                 "lambda": lam[best],
                 "energies": energies.detach(),
+                "plan": plan.detach(),
                 "iterations": model.refine_steps,
             },
         )
