@@ -81,6 +81,12 @@ class OracleFuture:
         finally:
             np.random.set_state(saved)  # noqa: NPY002
 
+    def running(self) -> bool:
+        """Whether the oracle's plan still has steps ahead at the real env's time."""
+        oracle = self.oracle
+        index = int((self.ogb._data.time - oracle._t_init + 1e-7) // oracle._env_dt)
+        return index < len(oracle._plan) - 1
+
     def action(self, ogb=None) -> np.ndarray:
         ogb = self.ogb if ogb is None else ogb
         return np.clip(self.oracle.select_action(None, _oracle_info(ogb)), -1, 1)
@@ -114,7 +120,7 @@ def episode(model, planner, env, task: int, seed: int, noise, blend: float, gen)
             if t % every == 0:
                 # errors are measured while the oracle's plan runs (once it has finished, its
                 # "future" is the arm holding still, not a way to the target)
-                measured = not teacher.oracle.done
+                measured = teacher.running()
                 with torch.no_grad():
                     z_now = model.encode(obs["observation"][None])
                     z_goal = model.encode(obs["desired_goal"][None])
