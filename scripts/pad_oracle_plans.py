@@ -41,7 +41,9 @@ import numpy as np
 import torch
 
 import wmplan_envs  # noqa: F401  (registers the WMPlan/ ids)
+from registry import PLANNERS
 from wmplan_agents import checkpoint
+from wmplan_agents.models.pad import _windows
 from wmplan_agents.models.pretrained import pretrained_path
 from wmplan_agents.planners import make_planner
 
@@ -67,12 +69,10 @@ def _oracle_info(ogb) -> dict:
 class OracleFuture:
     """The noise-free plan oracle of one episode, and its futures from any state of it."""
 
-    def __init__(self, env, seed: int) -> None:
+    def __init__(self, env, shadow, seed: int) -> None:
         from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
 
-        self.ogb = env.unwrapped.ogbench_env
-        self.shadow = gym.make("WMPlan/CubeSingle-v0").unwrapped.ogbench_env
-        self.shadow.reset(seed=0)
+        self.ogb, self.shadow = env.unwrapped.ogbench_env, shadow
         saved = np.random.get_state()  # noqa: NPY002  (the oracle draws from the global one)
         np.random.seed(seed)  # noqa: NPY002
         try:
@@ -103,14 +103,14 @@ class OracleFuture:
         return np.asarray(obs, dtype=np.float32), np.asarray(actions, dtype=np.float32)
 
 
-def episode(model, planner, env, task: int, seed: int, noise, blend: float, gen) -> dict:
+def episode(model, planner, env, shadow, task: int, seed: int, noise, blend: float, gen) -> dict:
     """One episode: ``noise=None`` runs the oracle's actions; otherwise PaD's inverse dynamics
     along ``(1 - blend) * (oracle's future + noise) + blend * the energy's plan``. With a
     ``planner`` the energy's plans are made and measured at every plan. Returns success,
-    length and the plans' errors."""
+    length and the plans' errors. ``shadow``: a second OGBench cube env to roll the oracle in."""
     obs, _ = env.reset(seed=seed, options={"task_id": task})
-    teacher = OracleFuture(env, seed)
-    k, every = model.future, 4
+    teacher = OracleFuture(env, shadow, seed)
+    k, every = model.future, PLANNERS["pad"].replan_every
     ratios, actions = [], []
     energy: dict[str, list] = {key: [] for key in KEYS}
     for t in range(env.unwrapped.max_steps):
@@ -137,7 +137,7 @@ def episode(model, planner, env, task: int, seed: int, noise, blend: float, gen)
                     error = float((energy_plan - true).norm(dim=-1).mean())
                     if measured:
                         energy["ratio"].append((error, held))
-                        firsts = (first, oracle_first, 0 * first)
+                        firsts = (first, oracle_first, np.zeros_like(first))
                         for key, a in zip(KEYS[1:], firsts, strict=True):
                             energy[key].append(np.abs(a - oracle_actions[0]).mean())
                 if measured:
@@ -156,11 +156,11 @@ def denoising(model, data, levels=(0.0, 0.25, 0.5, 0.75, 1.0), windows=256) -> d
     """Latent error / holding of refined futures by corruption level (docstring)."""
     obs = torch.as_tensor(np.asarray(data.observations))
     nxt = torch.as_tensor(np.asarray(data.next_observations))
-    episodes, k, far = np.asarray(data.episodes), model.future, model.max_lambda
+    k, far = model.future, model.max_lambda
     rng = np.random.default_rng(0)
-    t = rng.integers(0, len(episodes) - far - 1, 20 * windows)
-    t = torch.as_tensor(t[episodes[t + far] == episodes[t]][:windows])
-    d = torch.as_tensor(rng.integers(k, far + 1, len(t)))
+    # starts whose next max_lambda rows stay in the episode (training's own window rule)
+    t = torch.as_tensor(rng.choice(_windows(np.asarray(data.episodes), far), windows))
+    d = torch.as_tensor(rng.integers(k, far + 1, windows))
     with torch.no_grad():
         z_now, z_goal = model.encode(obs[t]), model.encode(nxt[t + d - 1])
         rows = (t[:, None] + torch.arange(k)).reshape(-1)
@@ -201,14 +201,16 @@ def main() -> None:
         for c, (before, after) in denoising(model, Dataset.load(args.data)).items():
             print(f"| {c} | {before:.2f} | {after:.2f} |")
         print(flush=True)
+    if args.episodes < 1:
+        return
     env = gym.make("WMPlan/CubeSingle-v0")
+    shadow = gym.make("WMPlan/CubeSingle-v0").unwrapped.ogbench_env
+    shadow.reset(seed=0)
     planner = make_planner("pad", seed=0)
     gen = torch.Generator().manual_seed(args.seed)
     rows = [("oracle's actions", None, 0.0)]
     rows += [(f"oracle's future + noise {x}", x, 0.0) for x in args.noise]
     rows += [(f"oracle's future blended {x} toward the energy's plan", 0.0, x) for x in args.blend]
-    if args.episodes < 1:
-        return
     print("| plans | success | mean length of successes | latent error / holding |")
     print("|---|---|---|---|")
     energy: dict[str, list] = {}
@@ -218,7 +220,8 @@ def main() -> None:
             for j in range(args.episodes):
                 measure = planner if noise == 0.0 else None
                 seed = args.seed + j
-                results.append(episode(model, measure, env, task, seed, noise, blend, gen))
+                result = episode(model, measure, env, shadow, task, seed, noise, blend, gen)
+                results.append(result)
                 if noise == 0.0 and blend == 0.0:  # the energy measured on the oracle's path
                     for key, values in results[-1]["energy"].items():
                         energy.setdefault(key, []).extend(values)
