@@ -290,3 +290,21 @@ def test_the_shipped_cube_model_plans_with_its_preset():
     assert action.shape == (5,) and np.all(np.abs(action) <= 1) and np.all(np.isfinite(action))
     with pytest.raises(ValueError, match="planner='pad'"):
         MPCAgent(model, planner="grasp")
+
+
+def test_the_shipped_cube_agent_runs_under_sb3_evaluate_policy():
+    pytest.importorskip("ogbench")
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from wmplan_agents import load_pretrained
+
+    vec_env = make_vec_env("WMPlan/CubeSingle-v0", n_envs=2, seed=0, env_kwargs={"max_steps": 6})
+    agent = MPCAgent(load_pretrained("WMPlan/CubeSingle-v0"), planner="pad")
+    agent.check_env(vec_env)
+    rewards, lengths = evaluate_policy(
+        agent, vec_env, n_eval_episodes=2, return_episode_rewards=True
+    )
+    vec_env.close()
+    # six steps cannot place a cube: both episodes truncate, -1 (one cube off target) per step
+    assert lengths == [6, 6] and rewards == [-6.0, -6.0]
